@@ -1,0 +1,96 @@
+"""Current state of every key, as view changes derived from ApiKey events.
+
+``key_state_change`` is the one function from an event to a change of the
+``keyledger_keys`` view: live writes and rebuilds both go through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain import ApiKey
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    key_id: UUID
+    dev_key: str
+    secret_hash: str
+    description: str
+    expires_at: datetime | None
+    ip_whitelist: tuple[str, ...]
+    permissions: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class InsertKey:
+    row: KeyRow
+
+
+@dataclass(frozen=True)
+class UpdateKey:
+    key_id: UUID
+    version: int
+    updated_at: datetime
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RemoveKey:
+    key_id: UUID
+
+
+KeyStateChange = InsertKey | UpdateKey | RemoveKey
+
+
+def key_state_change(event: ApiKey.Event) -> KeyStateChange:
+    if isinstance(event, ApiKey.Created):
+        return InsertKey(
+            KeyRow(
+                key_id=event.originator_id,
+                dev_key=event.dev_key,
+                secret_hash=event.secret_hash,
+                description=event.description,
+                expires_at=event.expires_at,
+                ip_whitelist=tuple(event.ip_whitelist),
+                permissions=tuple(event.permissions),
+                enabled=True,
+                created_at=event.timestamp,
+                updated_at=event.timestamp,
+                version=event.originator_version,
+            )
+        )
+    if isinstance(event, ApiKey.Deleted):
+        return RemoveKey(event.originator_id)
+    return UpdateKey(
+        key_id=event.originator_id,
+        version=event.originator_version,
+        updated_at=event.timestamp,
+        fields=_changed_fields(event),
+    )
+
+
+def _changed_fields(event: ApiKey.Event) -> dict[str, Any]:
+    if isinstance(event, ApiKey.DescriptionChanged):
+        return {"description": event.description}
+    if isinstance(event, ApiKey.ExpiryChanged):
+        return {"expires_at": event.expires_at}
+    if isinstance(event, ApiKey.IpWhitelistChanged):
+        return {"ip_whitelist": tuple(event.ip_whitelist)}
+    if isinstance(event, ApiKey.PermissionsChanged):
+        return {"permissions": tuple(event.permissions)}
+    if isinstance(event, ApiKey.SecretReset):
+        return {"secret_hash": event.secret_hash}
+    if isinstance(event, ApiKey.Disabled):
+        return {"enabled": False}
+    if isinstance(event, ApiKey.Enabled):
+        return {"enabled": True}
+    # A reveal changes nothing but the version.
+    return {}

@@ -1,0 +1,223 @@
+"""Read-side queries over the read model (listing, history, audit feed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from projections.sql import (
+    AUDIT_TABLE,
+    KEYS_TABLE,
+    Dialect,
+    from_micros,
+    from_seconds,
+    to_micros,
+    to_seconds,
+)
+from projections.writer import Cursor
+
+TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key as listed: everything but secrets."""
+
+    key_id: UUID
+    dev_key: str
+    description: str
+    expires_at: datetime | None
+    ip_whitelist: tuple[str, ...]
+    permissions: tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    notification_id: int
+    key_id: UUID
+    version: int
+    type: str
+    occurred_at: datetime
+    actor: str
+    source_ip: str | None
+    request_id: str | None
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    key_id: UUID | None = None
+    actor: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    status: str | None = None
+    text: str | None = None
+
+
+_KEY_COLUMNS = (
+    "key_id, dev_key, description, expires_at, ip_whitelist, permissions, "
+    "enabled, created_at, updated_at, version"
+)
+_AUDIT_COLUMNS = (
+    "notification_id, key_id, version, type, occurred_at, actor, source_ip, "
+    "request_id, changes"
+)
+
+
+def _key_view(row: Any) -> KeyView:
+    return KeyView(
+        key_id=UUID(row["key_id"]),
+        dev_key=row["dev_key"],
+        description=row["description"],
+        expires_at=from_seconds(row["expires_at"]),
+        ip_whitelist=tuple(json.loads(row["ip_whitelist"])),
+        permissions=tuple(json.loads(row["permissions"])),
+        enabled=bool(row["enabled"]),
+        created_at=from_micros(row["created_at"]),
+        updated_at=from_micros(row["updated_at"]),
+        version=int(row["version"]),
+    )
+
+
+def _audit_record(row: Any) -> AuditRecord:
+    return AuditRecord(
+        notification_id=int(row["notification_id"]),
+        key_id=UUID(row["key_id"]),
+        version=int(row["version"]),
+        type=row["type"],
+        occurred_at=from_micros(row["occurred_at"]),
+        actor=row["actor"],
+        source_ip=row["source_ip"],
+        request_id=row["request_id"],
+        changes=json.loads(row["changes"]),
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class ReadModelQueries:
+    def __init__(self, dialect: Dialect, transaction: TransactionFactory) -> None:
+        self.dialect = dialect
+        self._transaction = transaction
+        self._keys = dialect.table(KEYS_TABLE)
+        self._audit = dialect.table(AUDIT_TABLE)
+
+    def _rows(self, statement: str, params: list[Any]) -> list[Any]:
+        with self._transaction() as cursor:
+            cursor.execute(self.dialect.sql(statement), params)
+            return list(cursor.fetchall())  # type: ignore[attr-defined]
+
+    def key(self, key_id: UUID) -> KeyView | None:
+        rows = self._rows(
+            f"SELECT {_KEY_COLUMNS} FROM {self._keys} WHERE key_id = ?", [str(key_id)]
+        )
+        return _key_view(rows[0]) if rows else None
+
+    def list_keys(
+        self,
+        selection: KeyFilter,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> list[KeyView]:
+        """Newest first, keyset-paged on (created_at, key_id)."""
+        where: list[str] = []
+        params: list[Any] = []
+        now_s = to_seconds(now)
+        if selection.status == "disabled":
+            where.append("enabled = 0")
+        elif selection.status == "enabled":
+            where.append("enabled = 1 AND (expires_at IS NULL OR expires_at >= ?)")
+            params.append(now_s)
+        elif selection.status == "expired":
+            where.append("enabled = 1 AND expires_at < ?")
+            params.append(now_s)
+        if selection.text:
+            where.append("lower(description) LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(selection.text))
+        if after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND key_id < ?))")
+            micros = to_micros(after[0])
+            params += [micros, micros, str(after[1])]
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._rows(
+            f"SELECT {_KEY_COLUMNS} FROM {self._keys} {clause}"
+            "ORDER BY created_at DESC, key_id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_key_view(row) for row in rows]
+
+    def history(self, key_id: UUID) -> list[AuditRecord]:
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} WHERE key_id = ? "
+            "ORDER BY notification_id",
+            [str(key_id)],
+        )
+        return [_audit_record(row) for row in rows]
+
+    def version_at(self, key_id: UUID, moment: datetime) -> int | None:
+        """The key's version counting the events recorded at or before ``moment``."""
+        rows = self._rows(
+            f"SELECT MAX(version) AS version FROM {self._audit} "
+            "WHERE key_id = ? AND occurred_at <= ?",
+            [str(key_id), to_micros(moment)],
+        )
+        value = rows[0]["version"] if rows else None
+        return None if value is None else int(value)
+
+    def audit_page(
+        self, selection: AuditFilter, *, after: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Events in recorded order, keyset-paged on the notification id."""
+        where = ["notification_id > ?"]
+        params: list[Any] = [after]
+        if selection.key_id is not None:
+            where.append("key_id = ?")
+            params.append(str(selection.key_id))
+        if selection.actor is not None:
+            where.append("actor = ?")
+            params.append(selection.actor)
+        if selection.type is not None:
+            where.append("type = ?")
+            params.append(selection.type)
+        if selection.since is not None:
+            where.append("occurred_at >= ?")
+            params.append(to_micros(selection.since))
+        if selection.until is not None:
+            where.append("occurred_at <= ?")
+            params.append(to_micros(selection.until))
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} "
+            f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?",
+            [*params, limit],
+        )
+        return [_audit_record(row) for row in rows]
+
+    def audit_stream(
+        self, selection: AuditFilter, *, after: int = 0, batch: int = 1000
+    ) -> Iterator[AuditRecord]:
+        """The whole selection, fetched a page at a time (constant memory)."""
+        while True:
+            page = self.audit_page(selection, after=after, limit=batch)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].notification_id

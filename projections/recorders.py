@@ -1,0 +1,310 @@
+"""Application recorders that write the read model with the events.
+
+Each ``insert_events`` call writes the events, the key-state rows, the audit
+entries and the read model's position in one transaction: a management call
+that returned has its change visible to every reader, on every worker and
+instance, with no lag to wait for. If the read model is ever behind the log
+(tables added to an existing store, a crash during a rebuild), the next write
+first catches it up inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL
+
+from domain import ApiKey
+from projections.sql import (
+    AUDIT_TABLE,
+    KEYS_TABLE,
+    Dialect,
+    audit_index_ddl,
+    audit_table_ddl,
+    keys_index_ddl,
+    keys_table_ddl,
+    read_model_ddl,
+)
+from projections.writer import Cursor, ReadModelWriter
+
+Decoder = Callable[[StoredEvent], ApiKey.Event]
+Progress = Callable[[int, int], None]
+
+CATCH_UP_BATCH = 1000
+# Arbitrary but fixed: serialises schema creation across PostgreSQL sessions.
+SCHEMA_LOCK_ID = 0x6B65796C6564676572 % (2**63)
+
+
+class ReadModelRecording:
+    """What both stores share: project events, catch up, rebuild."""
+
+    dialect: Dialect
+    read_model: ReadModelWriter
+    decode: Decoder | None = None
+
+    # Store-specific pieces.
+
+    def _write_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _read_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _lock_for_projection(self, cursor: Cursor) -> None:
+        raise NotImplementedError
+
+    def _select_stored(
+        self, cursor: Cursor, gt: int, lte: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        raise NotImplementedError
+
+    def _max_id(self, cursor: Cursor) -> int:
+        raise NotImplementedError
+
+    # Shared behaviour.
+
+    def _decoder(self) -> Decoder:
+        if self.decode is None:
+            msg = "the recorder has no event decoder; attach it to an application"
+            raise RuntimeError(msg)
+        return self.decode
+
+    def _project(
+        self,
+        cursor: Cursor,
+        notification_ids: Sequence[int],
+        events: Sequence[ApiKey.Event] | None,
+        stored_events: Sequence[StoredEvent],
+    ) -> None:
+        if not notification_ids:
+            return
+        if events is None:
+            events = [self._decoder()(s) for s in stored_events]
+        position = self.read_model.position(cursor)
+        if position < notification_ids[0] - 1:
+            self._apply_range(cursor, self.read_model, position, notification_ids[0] - 1)
+        self.read_model.apply_all(cursor, notification_ids, events)
+        self.read_model.set_position(cursor, notification_ids[-1])
+
+    def _apply_range(
+        self, cursor: Cursor, writer: ReadModelWriter, gt: int, lte: int
+    ) -> int:
+        decode = self._decoder()
+        applied = 0
+        while gt < lte:
+            rows = self._select_stored(cursor, gt, lte, CATCH_UP_BATCH)
+            if not rows:
+                break
+            for notification_id, stored in rows:
+                writer.apply(cursor, notification_id, decode(stored))
+            applied += len(rows)
+            gt = rows[-1][0]
+        return applied
+
+    def view_lag(self) -> int:
+        """How many recorded events the read model has not applied."""
+        with self._read_transaction() as cursor:
+            return max(0, self._max_id(cursor) - self.read_model.position(cursor))
+
+    def catch_up(self) -> int:
+        """Applies what the read model missed; returns the number of events."""
+        with self._write_transaction() as cursor:
+            self._lock_for_projection(cursor)
+            position = self.read_model.position(cursor)
+            last = self._max_id(cursor)
+            applied = self._apply_range(cursor, self.read_model, position, last)
+            if last > position:
+                self.read_model.set_position(cursor, last)
+            return applied
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Replays the whole log into fresh tables, then swaps them in.
+
+        Readers keep answering from the old tables until the swap, which
+        happens in one transaction together with the events recorded
+        meanwhile, so they never see a half-built model.
+        """
+        keys_next, audit_next = f"{KEYS_TABLE}_next", f"{AUDIT_TABLE}_next"
+        writer = ReadModelWriter(self.dialect, keys_next, audit_next)
+        d = self.dialect
+        with self._write_transaction() as cursor:
+            for table in (keys_next, audit_next):
+                cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
+            cursor.execute(keys_table_ddl(d, keys_next))
+            cursor.execute(audit_table_ddl(d, audit_next))
+        with self._read_transaction() as cursor:
+            target = self._max_id(cursor)
+        done = 0
+        while done < target:
+            with self._write_transaction() as cursor:
+                upto = min(done + 20 * CATCH_UP_BATCH, target)
+                self._apply_range(cursor, writer, done, upto)
+            done = upto
+            if progress:
+                progress(done, target)
+        with self._write_transaction() as cursor:
+            self._lock_for_projection(cursor)
+            last = self._max_id(cursor)
+            self._apply_range(cursor, writer, target, last)
+            for table, next_table in ((KEYS_TABLE, keys_next), (AUDIT_TABLE, audit_next)):
+                cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
+                cursor.execute(
+                    f"ALTER TABLE {d.table(next_table)} RENAME TO {table}"
+                )
+            for statement in keys_index_ddl(d, KEYS_TABLE) + audit_index_ddl(
+                d, AUDIT_TABLE
+            ):
+                cursor.execute(statement)
+            self.read_model.set_position(cursor, last)
+        if progress:
+            progress(last, last)
+        return last
+
+
+class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
+    def __init__(
+        self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"
+    ) -> None:
+        self.dialect = Dialect("sqlite")
+        self.read_model = ReadModelWriter(self.dialect)
+        super().__init__(datastore, events_table_name)
+        self._select_range = (
+            f"SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? "
+            "ORDER BY rowid LIMIT ?"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *read_model_ddl(self.dialect)]
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        self._project(c, list(ids or ()), kwargs.get("projected_events"), stored_events)
+        return ids
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @contextlib.contextmanager
+    def _read_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    def _lock_for_projection(self, cursor: Cursor) -> None:
+        # A write as the first statement takes SQLite's writer lock on the
+        # newest snapshot, so no other writer can slip in before we commit.
+        self.read_model.set_position(cursor, self.read_model.position(cursor))
+
+    def _select_stored(
+        self, cursor: Cursor, gt: int, lte: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        cursor.execute(self._select_range, (gt, lte, limit))
+        return [
+            (
+                row["rowid"],
+                StoredEvent(
+                    originator_id=UUID(row["originator_id"]),
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                ),
+            )
+            for row in cursor.fetchall()  # type: ignore[attr-defined]
+        ]
+
+    def _max_id(self, cursor: Cursor) -> int:
+        cursor.execute(self.select_max_notification_id_statement)
+        row = cursor.fetchone()
+        return int(row[0] or 0)
+
+
+class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        self.dialect = Dialect("postgres", schema=datastore.schema)
+        self.read_model = ReadModelWriter(self.dialect)
+        super().__init__(datastore, events_table_name=events_table_name)
+        table = self.dialect.table(self.events_table_name)
+        self._select_range = (
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s"
+        )
+        self._select_max = f"SELECT MAX(notification_id) AS max FROM {table}"
+        self.sql_create_statements.extend(
+            SQL(statement)  # type: ignore[arg-type]
+            for statement in read_model_ddl(self.dialect)
+        )
+
+    def create_table(self) -> None:
+        # Several instances may start at once on an empty database: take
+        # turns, or PostgreSQL reports "tuple concurrently updated".
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_stored_events(curs, stored_events)
+            ids = [row["notification_id"] for row in curs.fetchall()]
+            self._project(curs, ids, kwargs.get("projected_events"), stored_events)
+        return ids
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @contextlib.contextmanager
+    def _read_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    def _lock_for_projection(self, cursor: Cursor) -> None:
+        self._lock_table(cursor)  # type: ignore[arg-type]
+
+    def _select_stored(
+        self, cursor: Cursor, gt: int, lte: int, limit: int
+    ) -> list[tuple[int, StoredEvent]]:
+        cursor.execute(self._select_range, (gt, lte, limit))
+        return [
+            (
+                row["notification_id"],
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                ),
+            )
+            for row in cursor.fetchall()  # type: ignore[attr-defined]
+        ]
+
+    def _max_id(self, cursor: Cursor) -> int:
+        cursor.execute(self._select_max)
+        row = cursor.fetchone()
+        return int(row["max"] or 0)

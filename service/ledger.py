@@ -1,0 +1,236 @@
+"""The KeyLedger application: commands and queries over ApiKey aggregates."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment
+
+from domain import ApiKey, key_id_for
+from projections.queries import ReadModelQueries
+from projections.recorders import (
+    PostgresLedgerRecorder,
+    ReadModelRecording,
+    SQLiteLedgerRecorder,
+)
+from projections.writer import Cursor
+from service.sealing import SecretSealer, new_dev_key, new_dev_secret
+
+Clock = Callable[[], datetime]
+# Without If-Match a change is re-applied on the newest state after a
+# conflict; this many tries is far beyond any real contention on one key.
+MAX_ATTEMPTS = 20
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyNotFound(Exception):
+    """No such key, or it was deleted."""
+
+
+class VersionMismatch(Exception):
+    """The caller's If-Match does not match the key's current version."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the key is at version {current}")
+        self.current = current
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    """A key together with its DevSecret in plain text, for one response."""
+
+    key: ApiKey
+    dev_secret: str
+
+
+@dataclass(frozen=True)
+class KeyChanges:
+    """The fields a PATCH names; ``UNSET`` fields are left as they are."""
+
+    values: dict[str, object]
+
+    FIELDS = ("description", "expires_at", "ip_whitelist", "permissions")
+
+
+class KeyLedger(Application[UUID]):
+    name = "KeyLedger"
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        sealer: SecretSealer,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.sealer = sealer
+        self.clock = clock
+        super().__init__(env)
+        self.read_model = ReadModelQueries(
+            self.ledger_recorder.dialect, self._read_transaction
+        )
+
+    # Wiring.
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Only what the service configured: a stray PERSISTENCE_MODULE in the
+        # process environment must not redirect the store.
+        return Environment(name, dict(env or {}))
+
+    def construct_recorder(self) -> Any:
+        factory = self.factory
+        recorder: SQLiteLedgerRecorder | PostgresLedgerRecorder
+        if isinstance(factory, SQLiteFactory):
+            recorder = SQLiteLedgerRecorder(factory.datastore)
+        elif isinstance(factory, PostgresFactory):
+            recorder = PostgresLedgerRecorder(factory.datastore)
+        else:
+            msg = f"unsupported store {type(factory).__name__}"
+            raise TypeError(msg)
+        recorder.decode = self.mapper.to_domain_event  # type: ignore[assignment]
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
+
+    @property
+    def ledger_recorder(self) -> ReadModelRecording:
+        assert isinstance(self.recorder, ReadModelRecording)
+        return self.recorder
+
+    @contextlib.contextmanager
+    def _read_transaction(self) -> Iterator[Cursor]:
+        with self.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            yield cursor
+
+    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
+        # Hand the domain events to the recorder, which projects them in the
+        # same transaction without decoding them again.
+        processing_event.saved_kwargs["projected_events"] = list(processing_event.events)
+        return super()._record(processing_event)
+
+    # Commands.
+
+    def create_key(
+        self,
+        *,
+        description: object = None,
+        expires_at: object = None,
+        ip_whitelist: object = None,
+        permissions: object = None,
+    ) -> IssuedSecret:
+        for _ in range(MAX_ATTEMPTS):
+            dev_key, dev_secret = new_dev_key(), new_dev_secret()
+            key = ApiKey.create(
+                dev_key=dev_key,
+                secret_hash=self.sealer.secret_hash(dev_secret),
+                sealed_secret=self.sealer.seal(dev_secret, dev_key),
+                now=self.clock(),
+                description=description,
+                expires_at=expires_at,
+                ip_whitelist=ip_whitelist,
+                permissions=permissions,
+            )
+            try:
+                self.save(key)
+            except IntegrityError:
+                continue  # the DevKey exists already: draw another
+            return IssuedSecret(key, dev_secret)
+        msg = "could not draw an unused DevKey"
+        raise RuntimeError(msg)
+
+    def update_key(
+        self, key_id: UUID, changes: KeyChanges, expected_version: int | None = None
+    ) -> ApiKey:
+        def change(key: ApiKey) -> None:
+            values = changes.values
+            if "description" in values:
+                key.change_description(values["description"])
+            if "expires_at" in values:
+                key.change_expiry(values["expires_at"], self.clock())
+            if "ip_whitelist" in values:
+                key.change_ip_whitelist(values["ip_whitelist"])
+            if "permissions" in values:
+                key.change_permissions(values["permissions"])
+
+        return self._change(key_id, expected_version, change)
+
+    def reset_secret(
+        self, key_id: UUID, expected_version: int | None = None
+    ) -> IssuedSecret:
+        dev_secret = new_dev_secret()
+
+        def reset(key: ApiKey) -> None:
+            key.reset_secret(
+                secret_hash=self.sealer.secret_hash(dev_secret),
+                sealed_secret=self.sealer.seal(dev_secret, key.dev_key),
+            )
+
+        return IssuedSecret(self._change(key_id, expected_version, reset), dev_secret)
+
+    def reveal_secret(self, key_id: UUID) -> IssuedSecret:
+        sealed: list[str] = []
+        key = self._change(key_id, None, lambda k: sealed.append(k.reveal_secret()))
+        return IssuedSecret(key, self.sealer.unseal(sealed[-1], key.dev_key))
+
+    def disable_key(self, key_id: UUID, expected_version: int | None = None) -> ApiKey:
+        return self._change(key_id, expected_version, ApiKey.disable)
+
+    def enable_key(self, key_id: UUID, expected_version: int | None = None) -> ApiKey:
+        return self._change(key_id, expected_version, ApiKey.enable)
+
+    def delete_key(self, key_id: UUID, expected_version: int | None = None) -> None:
+        self._change(key_id, expected_version, ApiKey.delete)
+
+    def _change(
+        self,
+        key_id: UUID,
+        expected_version: int | None,
+        change: Callable[[ApiKey], object],
+    ) -> ApiKey:
+        """Loads, changes and saves a key; retries on a concurrent write
+        unless the caller pinned the version it saw."""
+        for _ in range(MAX_ATTEMPTS):
+            key = self.get_key(key_id)
+            if expected_version is not None and key.version != expected_version:
+                raise VersionMismatch(key.version)
+            change(key)
+            try:
+                self.save(key)
+            except IntegrityError:
+                if expected_version is not None:
+                    raise VersionMismatch(self.get_key(key_id).version) from None
+                continue
+            return key
+        msg = "the key changed too often to apply this change"
+        raise RuntimeError(msg)
+
+    # Queries.
+
+    def get_key(self, key_id: UUID, version: int | None = None) -> ApiKey:
+        try:
+            key = self.repository.get(key_id, version=version)
+        except AggregateNotFoundError:
+            raise KeyNotFound from None
+        if not isinstance(key, ApiKey) or key.deleted:
+            raise KeyNotFound
+        return key
+
+    def get_key_as_of(self, key_id: UUID, moment: datetime) -> ApiKey:
+        """The key as it stood at ``moment``, counting events recorded then."""
+        version = self.read_model.version_at(key_id, moment)
+        if version is None:
+            raise KeyNotFound
+        return self.get_key(key_id, version=version)
+
+    def key_for_dev_key(self, dev_key: str) -> ApiKey:
+        return self.get_key(key_id_for(dev_key))
