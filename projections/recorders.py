@@ -23,7 +23,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import retry
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composed
 
 from domain import ApiKey
 from projections.sql import (
@@ -93,7 +93,9 @@ class ReadModelRecording:
             events = [self._decoder()(s) for s in stored_events]
         position = self.read_model.position(cursor)
         if position < notification_ids[0] - 1:
-            self._apply_range(cursor, self.read_model, position, notification_ids[0] - 1)
+            self._apply_range(
+                cursor, self.read_model, position, notification_ids[0] - 1
+            )
         self.read_model.apply_all(cursor, notification_ids, events)
         self.read_model.set_position(cursor, notification_ids[-1])
 
@@ -157,11 +159,12 @@ class ReadModelRecording:
             self._lock_for_projection(cursor)
             last = self._max_id(cursor)
             self._apply_range(cursor, writer, target, last)
-            for table, next_table in ((KEYS_TABLE, keys_next), (AUDIT_TABLE, audit_next)):
+            for table, next_table in (
+                (KEYS_TABLE, keys_next),
+                (AUDIT_TABLE, audit_next),
+            ):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
-                cursor.execute(
-                    f"ALTER TABLE {d.table(next_table)} RENAME TO {table}"
-                )
+                cursor.execute(f"ALTER TABLE {d.table(next_table)} RENAME TO {table}")
             for statement in keys_index_ddl(d, KEYS_TABLE) + audit_index_ddl(
                 d, AUDIT_TABLE
             ):
@@ -186,7 +189,10 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
         )
 
     def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *read_model_ddl(self.dialect)]
+        return [
+            *super().construct_create_table_statements(),
+            *read_model_ddl(self.dialect),
+        ]
 
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -248,8 +254,7 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
         )
         self._select_max = f"SELECT MAX(notification_id) AS max FROM {table}"
         self.sql_create_statements.extend(
-            SQL(statement)  # type: ignore[arg-type]
-            for statement in read_model_ddl(self.dialect)
+            Composed([SQL(statement)]) for statement in read_model_ddl(self.dialect)
         )
 
     def create_table(self) -> None:
@@ -258,6 +263,10 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
         with self.datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
             try:
+                if self.datastore.schema != "public":
+                    conn.execute(
+                        f'CREATE SCHEMA IF NOT EXISTS "{self.datastore.schema}"'
+                    )
                 super().create_table()
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))

@@ -8,7 +8,7 @@ log; the rebuild calls ``apply`` on fresh tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from domain import ApiKey
@@ -31,7 +31,7 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
-_COLUMN_ENCODERS = {
+_COLUMN_ENCODERS: dict[str, Callable[[Any], Any]] = {
     "description": lambda v: v,
     "expires_at": to_seconds,
     "ip_whitelist": lambda v: json.dumps(list(v)),
@@ -146,5 +146,10 @@ class ReadModelWriter:
             for column, value in change.fields.items():
                 cursor.execute(
                     self._update_key[column],
-                    (_COLUMN_ENCODERS[column](value), change.version, updated_at, key_id),
+                    (
+                        _COLUMN_ENCODERS[column](value),
+                        change.version,
+                        updated_at,
+                        key_id,
+                    ),
                 )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from service.config import Settings, load_master_key, parse_store
+from projections.credentials import (
+    CredentialsLookup,
+    postgres_connector,
+    sqlite_connector,
+)
+from service.authorization import Authorizer
+from service.config import Settings, Store, load_master_key, parse_store
 from service.ledger import KeyLedger
 from service.sealing import SecretSealer
 
@@ -16,3 +22,23 @@ def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger
         store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     sealer = SecretSealer(load_master_key(settings, store))
     return KeyLedger(env, sealer)
+
+
+def build_authorizer(settings: Settings, ledger: KeyLedger) -> Authorizer:
+    store = parse_store(settings)
+    lookup = CredentialsLookup(ledger.ledger_recorder.dialect, _connector(store))
+    return Authorizer(lookup, ledger.sealer)
+
+
+def _connector(store: Store):  # type: ignore[no-untyped-def]
+    if store.sqlite_path is not None:
+        return sqlite_connector(str(store.sqlite_path))
+    env = store.eventsourcing_env
+    return postgres_connector(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+    )

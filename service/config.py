@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from service.sealing import MASTER_KEY_BYTES, new_master_key
 
 DEFAULT_DATABASE_URL = "sqlite:///data/keyledger.db"
-SECRET_KEY_FILE_NAME = "keyledger.key"
+SECRET_KEY_FILE_NAME = "keyledger.key"  # noqa: S105 - a file name
 
 
 class ConfigurationError(Exception):

@@ -115,7 +115,9 @@ class KeyLedger(Application[UUID]):
     def _record(self, processing_event: Any) -> list[Recording[UUID]]:
         # Hand the domain events to the recorder, which projects them in the
         # same transaction without decoding them again.
-        processing_event.saved_kwargs["projected_events"] = list(processing_event.events)
+        processing_event.saved_kwargs["projected_events"] = list(
+            processing_event.events
+        )
         return super()._record(processing_event)
 
     # Commands.
@@ -218,7 +220,7 @@ class KeyLedger(Application[UUID]):
 
     def get_key(self, key_id: UUID, version: int | None = None) -> ApiKey:
         try:
-            key = self.repository.get(key_id, version=version)
+            key: object = self.repository.get(key_id, version=version)
         except AggregateNotFoundError:
             raise KeyNotFound from None
         if not isinstance(key, ApiKey) or key.deleted:

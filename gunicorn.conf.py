@@ -1,0 +1,34 @@
+"""gunicorn settings for keyledger; GUNICORN_CMD_ARGS and the command line
+override any of them (e.g. GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000")."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = os.environ.get("KEYLEDGER_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+# Sync workers: the auth path is short and CPU-bound, and they measured
+# steadier than gthread (see README, "Benchmarks").
+worker_class = "sync"
+# Never preload: each worker must build its own application and database
+# connections after fork.
+preload_app = False
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+# gunicorn 27 opens a control socket per master by default; keyledger needs none.
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """Once, in the master, before any worker: create the schema, bring the
+    read model up to date and create the first admin if there is none."""
+    from service.app import announce_bootstrap, build_services
+    from service.config import load_settings
+
+    services = build_services(load_settings())
+    try:
+        announce_bootstrap(services)
+    finally:
+        services.close()

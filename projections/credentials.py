@@ -1,0 +1,121 @@
+"""The auth path's read: one key's credentials by DevKey, straight from the
+current-state view, on a connection of its own (one per thread).
+
+Reading the view on every call is what makes revocation instant: the view is
+written in the same transaction as the events, so an acknowledged change is
+in it before the management call answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from domain.values import IpNetwork, networks_of
+from projections.sql import KEYS_TABLE, Dialect
+
+_COLUMNS = (
+    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version"
+)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    key_id: str
+    dev_key: str
+    secret_hash: str
+    enabled: bool
+    expires_at: int | None
+    networks: tuple[IpNetwork, ...]
+    permissions: tuple[str, ...]
+    version: int
+
+
+class CredentialsUnavailable(Exception):
+    """The store could not be read; the caller must not guess an answer."""
+
+
+class CredentialsLookup:
+    """Per-thread connection plus a small cache of parsed whitelists, keyed by
+    (key id, version) so a changed key is never served from it."""
+
+    def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
+        self._statement = dialect.sql(
+            f"SELECT {_COLUMNS} FROM {dialect.table(KEYS_TABLE)} WHERE dev_key = ?"
+        )
+        self._connect = connect
+        self._local = threading.local()
+        self._parsed: dict[
+            tuple[str, int], tuple[tuple[IpNetwork, ...], tuple[str, ...]]
+        ] = {}
+
+    def __call__(self, dev_key: str) -> Credentials | None:
+        row = self._fetch(dev_key)
+        if row is None:
+            return None
+        key_id, secret_hash, enabled, expires_at, whitelist, permissions, version = row
+        cache_key = (key_id, version)
+        parsed = self._parsed.get(cache_key)
+        if parsed is None:
+            parsed = (
+                networks_of(json.loads(whitelist)),
+                tuple(json.loads(permissions)),
+            )
+            if len(self._parsed) > 100_000:
+                self._parsed.clear()
+            self._parsed[cache_key] = parsed
+        return Credentials(
+            key_id=key_id,
+            dev_key=dev_key,
+            secret_hash=secret_hash,
+            enabled=bool(enabled),
+            expires_at=expires_at,
+            networks=parsed[0],
+            permissions=parsed[1],
+            version=version,
+        )
+
+    def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
+        connection = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = self._connect()
+                self._local.connection = connection
+            cursor = connection.execute(self._statement, (dev_key,))
+            row = cursor.fetchone()
+        except Exception as error:
+            self._drop()
+            raise CredentialsUnavailable(type(error).__name__) from None
+        return None if row is None else tuple(row)
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # already broken; nothing to save
+                connection.close()
+
+
+def sqlite_connector(path: str) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=5
+        )
+        connection.execute("PRAGMA query_only = 1")
+        return connection
+
+    return connect
+
+
+def postgres_connector(**kwargs: Any) -> Callable[[], Any]:
+    def connect() -> Any:
+        import psycopg
+
+        return psycopg.connect(autocommit=True, prepare_threshold=0, **kwargs)
+
+    return connect

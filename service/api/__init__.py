@@ -1,0 +1,1 @@
+"""HTTP API: flask-smorest blueprints, schemas, errors and operator security."""

@@ -1,0 +1,91 @@
+"""Per-request context: request id, caller's address, the operator, and the
+audit context every recorded event takes its actor from."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, g, request
+
+from domain import AuditContext, recording_as
+from service.api.errors import ApiError
+from service.operators import Operator, OperatorRegistry, Role
+
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def request_id() -> str:
+    value = g.get("request_id")
+    if value is None:
+        supplied = request.headers.get("X-Request-Id", "")
+        value = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
+        g.request_id = value
+    return str(value)
+
+
+def operator() -> Operator:
+    found = g.get("operator")
+    if found is None:
+        found = _authenticate()
+        g.operator = found
+    return cast(Operator, found)
+
+
+def _authenticate() -> Operator:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "an operator token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": 'Bearer realm="keyledger"'},
+        )
+    registry: OperatorRegistry = current_app.extensions["keyledger"].operators
+    found = registry.authenticate(token.strip())
+    if found is None:
+        raise ApiError(
+            401,
+            "the operator token is unknown or revoked",
+            headers={
+                "WWW-Authenticate": 'Bearer realm="keyledger", error="invalid_token"'
+            },
+        )
+    return found
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    """Lets the view run for operators holding one of ``roles``, recording
+    every event it causes in their name."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            who = operator()
+            if who.role not in roles:
+                raise ApiError(403, f"the {who.role.value} role may not do this")
+            audit = AuditContext(
+                actor=who.name, source_ip=request.remote_addr, request_id=request_id()
+            )
+            with recording_as(audit):
+                return view(*args, **kwargs)
+
+        return cast(F, guarded)
+
+    return decorate
+
+
+ADMIN = (Role.ADMIN,)
+READERS = (Role.ADMIN, Role.AUDITOR)
+
+
+def install(app: Flask) -> None:
+    @app.after_request
+    def tag_response(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,173 @@
+"""Management of keys: /v1/keys and its actions (api.md, "Management")."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import Response, current_app, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from projections.queries import KeyFilter
+from service.api.context import ADMIN, READERS, requires
+from service.api.errors import not_found
+from service.api.presenters import (
+    decode_key_cursor,
+    encode_key_cursor,
+    etag,
+    key_body,
+    parse_if_match,
+    parse_time,
+    parse_uuid,
+    view_of,
+)
+from service.api.schemas import (
+    AsOfArgsSchema,
+    KeyCreateSchema,
+    KeyListArgsSchema,
+    KeyListSchema,
+    KeyPatchSchema,
+    KeySchema,
+    KeyWithSecretSchema,
+    SecretSchema,
+)
+from service.ledger import IssuedSecret, KeyChanges, KeyLedger
+
+blp = Blueprint(
+    "keys", __name__, url_prefix="/v1/keys", description="Create and manage API keys."
+)
+
+
+def ledger() -> KeyLedger:
+    return current_app.extensions["keyledger"].ledger  # type: ignore[no-any-return]
+
+
+def key_id_from(raw: str) -> UUID:
+    key_id = parse_uuid(raw)
+    if key_id is None:
+        raise not_found()
+    return key_id
+
+
+def expected_version() -> int | None:
+    return parse_if_match(request.headers.get("If-Match"))
+
+
+def _with_etag(
+    body: dict[str, Any], status: int = 200
+) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return body, status, {"ETag": etag(int(body["version"]))}
+
+
+def _issued(issued: IssuedSecret) -> dict[str, Any]:
+    body = key_body(view_of(issued.key), ledger().clock())
+    body["dev_secret"] = issued.dev_secret
+    return body
+
+
+@blp.route("")
+class Keys(MethodView):
+    @requires(*READERS)
+    @blp.arguments(KeyListArgsSchema, location="query")
+    @blp.response(200, KeyListSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List keys, newest first."""
+        after = decode_key_cursor(args["after"]) if "after" in args else None
+        limit = args["limit"]
+        now = ledger().clock()
+        views = ledger().read_model.list_keys(
+            KeyFilter(status=args.get("status"), text=args.get("q")),
+            now=now,
+            limit=limit + 1,
+            after=after,
+        )
+        page = views[:limit]
+        return {
+            "items": [key_body(view, now) for view in page],
+            "next": encode_key_cursor(page[-1]) if len(views) > limit else None,
+        }
+
+    @requires(*ADMIN)
+    @blp.arguments(KeyCreateSchema)
+    @blp.response(201, KeyWithSecretSchema)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Create a key; the response is the only time its DevSecret is sent
+        unasked."""
+        issued = ledger().create_key(**body)
+        created = _issued(issued)
+        location = url_for("keys.Key", key_id=created["id"])
+        return created, 201, {"Location": location, "ETag": etag(created["version"])}
+
+
+@blp.route("/<key_id>")
+class Key(MethodView):
+    @requires(*READERS)
+    @blp.arguments(AsOfArgsSchema, location="query")
+    @blp.response(200, KeySchema)
+    def get(self, args: dict[str, Any], key_id: str) -> Any:
+        """A key (never its secret); ``as_of`` shows it as it stood then."""
+        uid = key_id_from(key_id)
+        if "as_of" in args:
+            moment = parse_time("as_of", args["as_of"])
+            key = ledger().get_key_as_of(uid, moment)
+            return _with_etag(key_body(view_of(key), moment))
+        return _with_etag(key_body(view_of(ledger().get_key(uid)), ledger().clock()))
+
+    @requires(*ADMIN)
+    @blp.arguments(KeyPatchSchema)
+    @blp.response(200, KeySchema)
+    def patch(self, body: dict[str, Any], key_id: str) -> Any:
+        """Change any of description, expires_at, ip_whitelist, permissions."""
+        key = ledger().update_key(
+            key_id_from(key_id), KeyChanges(dict(body)), expected_version()
+        )
+        return _with_etag(key_body(view_of(key), ledger().clock()))
+
+    @requires(*ADMIN)
+    @blp.response(204)
+    def delete(self, key_id: str) -> Response:
+        """Delete a key; its history stays readable."""
+        ledger().delete_key(key_id_from(key_id), expected_version())
+        return Response(status=204)
+
+
+@blp.route("/<key_id>/secret")
+class Secret(MethodView):
+    @requires(*ADMIN)
+    @blp.response(200, SecretSchema)
+    def get(self, key_id: str) -> dict[str, str]:
+        """Reveal the DevSecret; the reveal is recorded in the history."""
+        issued = ledger().reveal_secret(key_id_from(key_id))
+        return {"dev_key": issued.key.dev_key, "dev_secret": issued.dev_secret}
+
+
+@blp.route("/<key_id>/reset-secret")
+class ResetSecret(MethodView):
+    @requires(*ADMIN)
+    @blp.response(200, KeyWithSecretSchema)
+    def post(self, key_id: str) -> Any:
+        """Draw a new DevSecret; the old one stops working at once."""
+        return _with_etag(
+            _issued(ledger().reset_secret(key_id_from(key_id), expected_version()))
+        )
+
+
+@blp.route("/<key_id>/disable")
+class Disable(MethodView):
+    @requires(*ADMIN)
+    @blp.response(200, KeySchema)
+    def post(self, key_id: str) -> Any:
+        """Disable a key (already disabled: nothing is recorded)."""
+        key = ledger().disable_key(key_id_from(key_id), expected_version())
+        return _with_etag(key_body(view_of(key), ledger().clock()))
+
+
+@blp.route("/<key_id>/enable")
+class Enable(MethodView):
+    @requires(*ADMIN)
+    @blp.response(200, KeySchema)
+    def post(self, key_id: str) -> Any:
+        """Enable a key (already enabled: nothing is recorded)."""
+        key = ledger().enable_key(key_id_from(key_id), expected_version())
+        return _with_etag(key_body(view_of(key), ledger().clock()))

@@ -1,0 +1,169 @@
+"""The Flask application factory: defaults, then environment, then overrides."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from service.api import context, errors, keys
+from service.auth_endpoint import AuthEndpoint
+from service.authorization import Authorizer
+from service.bootstrap import build_authorizer, build_ledger
+from service.config import Settings, load_settings
+from service.ledger import KeyLedger
+from service.operators import OperatorRegistry
+
+access_log = logging.getLogger("keyledger.access")
+
+
+@dataclass
+class Services:
+    """Everything a request may need, built once per process."""
+
+    settings: Settings
+    ledger: KeyLedger
+    operators: OperatorRegistry
+    authorizer: Authorizer
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def build_services(settings: Settings) -> Services:
+    ledger = build_ledger(settings)
+    recorder = ledger.ledger_recorder
+    operators = OperatorRegistry(
+        recorder.dialect,
+        recorder._read_transaction,
+        recorder._write_transaction,
+        ledger.clock,
+    )
+    operators.create_table()
+    recorder.catch_up()
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        operators=operators,
+        authorizer=build_authorizer(settings, ledger),
+    )
+
+
+def announce_bootstrap(services: Services) -> None:
+    """Creates the first admin on an empty store; prints a generated token once."""
+    supplied = services.settings.bootstrap_token
+    token = services.operators.bootstrap(supplied)
+    if token is not None and supplied is None:
+        # Deliberately not the logging system: this is the one time the token
+        # is shown, to the person starting the service, and never again.
+        sys.stderr.write(
+            "\n=== keyledger: first admin operator created ===\n"
+            f"    name:  admin\n    token: {token}\n"
+            "    Store it now; it is not shown again.\n\n"
+        )
+        sys.stderr.flush()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(config)
+    _configure_logging(settings.log_level)
+    services = build_services(settings)
+    announce_bootstrap(services)
+
+    app = Flask("keyledger")
+    app.config.update(
+        API_TITLE="keyledger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["keyledger"] = services
+
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "operator", {"type": "http", "scheme": "bearer"}
+    )
+    api.register_blueprint(keys.blp)
+    errors.register_error_handlers(app)
+    context.install(app)
+    _install_access_log(app)
+    _install_health(app, services)
+    _require_json_bodies(app)
+
+    app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    if settings.trusted_proxy_hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops
+        )
+    return app
+
+
+def _configure_logging(level: str) -> None:
+    logger = logging.getLogger("keyledger")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        )
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
+def _install_access_log(app: Flask) -> None:
+    @app.before_request
+    def start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        who = g.get("operator")
+        access_log.info(
+            "%s %s %s %.1fms actor=%s request_id=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
+            who.name if who else "-",
+            context.request_id(),
+        )
+        return response
+
+
+def _install_health(app: Flask, services: Services) -> None:
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        try:
+            lag = services.ledger.ledger_recorder.view_lag()
+        except Exception as error:  # any store failure means "not healthy"
+            return jsonify(status="unavailable", store=type(error).__name__), 503
+        return jsonify(status="ok", read_model_lag=lag), 200
+
+
+def _require_json_bodies(app: Flask) -> None:
+    @app.before_request
+    def only_json() -> Response | None:
+        if request.method not in ("POST", "PATCH", "PUT"):
+            return None
+        has_body = bool(request.content_length) or request.headers.get(
+            "Transfer-Encoding"
+        )
+        needs_body = request.method != "POST" or request.path == "/v1/keys"
+        if (has_body or needs_body) and not request.is_json:
+            return errors.error_response(
+                415, "the request body must be JSON (Content-Type: application/json)"
+            )
+        return None

@@ -1,0 +1,92 @@
+"""Deciding whether a DevKey:DevSecret may call an OTP API from an address.
+
+The checks run in the contract's order (api.md, "Authorizing a request"):
+credentials, then disabled, expired, IP, permission. Unknown DevKey, wrong
+secret and deleted key are one answer, so keys cannot be enumerated.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from domain.values import Permission, expired_at_epoch, ip_allowed
+from projections.credentials import Credentials
+from service.sealing import SecretSealer
+
+APIS = frozenset(p.value for p in Permission)
+
+
+@dataclass(frozen=True)
+class AuthDecision:
+    allowed: bool
+    reason: str | None = None
+    credentials: Credentials | None = None
+
+    @property
+    def status(self) -> int:
+        if self.allowed:
+            return 200
+        return 401 if self.reason == "invalid_credentials" else 403
+
+
+DENY_CREDENTIALS = AuthDecision(False, "invalid_credentials")
+# Compared against when the DevKey is unknown, so both paths hash and compare.
+_DECOY_HASH = "0" * 64
+
+
+class AuthRequestInvalid(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_auth_request(body: object) -> tuple[str, str]:
+    """The ``api`` and normalised ``client_ip`` of an auth request body."""
+    if not isinstance(body, dict):
+        raise AuthRequestInvalid("body", "must be a JSON object")
+    api = body.get("api")
+    if not isinstance(api, str) or api not in APIS:
+        raise AuthRequestInvalid("api", "must be 'send' or 'verify'")
+    client_ip = body.get("client_ip")
+    if not isinstance(client_ip, str):
+        raise AuthRequestInvalid("client_ip", "must be an IPv4 or IPv6 address")
+    try:
+        address = ipaddress.ip_address(client_ip.strip())
+    except ValueError:
+        raise AuthRequestInvalid(
+            "client_ip", "must be an IPv4 or IPv6 address"
+        ) from None
+    return api, str(address)
+
+
+class Authorizer:
+    def __init__(
+        self,
+        lookup: Callable[[str], Credentials | None],
+        sealer: SecretSealer,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lookup = lookup
+        self._sealer = sealer
+        self._clock = clock
+
+    def decide(
+        self, dev_key: str, dev_secret: str, api: str, client_ip: str
+    ) -> AuthDecision:
+        credentials = self._lookup(dev_key) if dev_key else None
+        expected = credentials.secret_hash if credentials else _DECOY_HASH
+        if not self._sealer.matches(dev_secret, expected) or credentials is None:
+            return DENY_CREDENTIALS
+        if not credentials.enabled:
+            return AuthDecision(False, "key_disabled", credentials)
+        if expired_at_epoch(credentials.expires_at, self._clock()):
+            return AuthDecision(False, "key_expired", credentials)
+        if not ip_allowed(credentials.networks, client_ip):
+            return AuthDecision(False, "ip_not_allowed", credentials)
+        if api not in credentials.permissions:
+            return AuthDecision(False, "permission_denied", credentials)
+        return AuthDecision(True, None, credentials)

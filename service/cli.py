@@ -1,0 +1,119 @@
+"""``keyledger``: operators, read-model maintenance and keys for the shell.
+
+Uses the same settings as the service (KEYLEDGER_DATABASE_URL, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from service.app import Services, build_services
+from service.config import ConfigurationError, encode_key, load_settings
+from service.operators import OperatorError
+from service.sealing import new_master_key
+
+
+def _services() -> Services:
+    return build_services(load_settings())
+
+
+def cmd_operators_create(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        token = services.operators.create(args.name, args.role)
+    finally:
+        services.close()
+    print(f"operator {args.name} ({args.role}) created; token (shown once):")
+    print(token)
+    return 0
+
+
+def cmd_operators_list(_: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        operators = services.operators.list()
+    finally:
+        services.close()
+    print(f"{'NAME':24} {'ROLE':8} {'CREATED':20} REVOKED")
+    for op in operators:
+        revoked = op.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if op.revoked_at else "-"
+        created = op.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"{op.name:24} {op.role.value:8} {created:20} {revoked}")
+    return 0
+
+
+def cmd_operators_revoke(args: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        services.operators.revoke(args.name)
+    finally:
+        services.close()
+    print(f"operator {args.name} revoked")
+    return 0
+
+
+def cmd_rebuild(_: argparse.Namespace) -> int:
+    services = _services()
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        rate = done / elapsed if elapsed else 0.0
+        print(
+            f"\rreplayed {done}/{total} events ({rate:,.0f}/s)", end="", file=sys.stderr
+        )
+
+    try:
+        last = services.ledger.ledger_recorder.rebuild(progress)
+    finally:
+        services.close()
+    print(file=sys.stderr)
+    print(
+        f"read model rebuilt up to event {last} in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+def cmd_generate_secret_key(_: argparse.Namespace) -> int:
+    print(encode_key(new_master_key()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="keyledger", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    operators = commands.add_parser("operators", help="manage operator tokens")
+    ops = operators.add_subparsers(dest="action", required=True)
+    create = ops.add_parser("create", help="add an operator and print its token")
+    create.add_argument("name")
+    create.add_argument("--role", choices=["admin", "auditor"], required=True)
+    create.set_defaults(run=cmd_operators_create)
+    ops.add_parser("list", help="list operators").set_defaults(run=cmd_operators_list)
+    revoke = ops.add_parser("revoke", help="revoke an operator's token at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=cmd_operators_revoke)
+
+    commands.add_parser(
+        "rebuild-read-model", help="replay the event log into fresh read-model tables"
+    ).set_defaults(run=cmd_rebuild)
+    commands.add_parser(
+        "generate-secret-key", help="print a new KEYLEDGER_SECRET_KEY"
+    ).set_defaults(run=cmd_generate_secret_key)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ConfigurationError, OperatorError) as error:
+        print(f"keyledger: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
