@@ -76,6 +76,10 @@ def parse_network(entry: object) -> IpNetwork:
     if not isinstance(entry, str):
         raise InvalidValue("ip_whitelist", f"entry {entry!r} is not a string")
     text = entry.strip()
+    if "%" in text:
+        raise InvalidValue(
+            "ip_whitelist", f"entry {entry!r} has a zone id; use the plain address"
+        )
     try:
         network = ipaddress.ip_network(text, strict=True)
     except ValueError:
@@ -181,10 +185,20 @@ def networks_of(entries: Sequence[str]) -> tuple[IpNetwork, ...]:
 
 
 def ip_allowed(networks: Sequence[IpNetwork], client_ip: str) -> bool:
-    """True when the whitelist is empty or one entry contains ``client_ip``."""
+    """True when the whitelist is empty or one entry contains ``client_ip``.
+
+    An IPv4-mapped IPv6 address is checked in both forms, so it matches the
+    IPv4 entries as well as IPv6 ones such as ``::/0``.
+    """
     if not networks:
         return True
     address = ipaddress.ip_address(client_ip)
+    candidates: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = (address,)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+        candidates = (address, address.ipv4_mapped)
+    return any(
+        candidate in network
+        for network in networks
+        for candidate in candidates
+        if candidate.version == network.version
+    )
