@@ -13,13 +13,13 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.api import context, errors, keys
+from service.api import audit, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
 from service.config import Settings, load_settings
 from service.ledger import KeyLedger
-from service.operators import OperatorRegistry
+from service.operators import OperatorRegistry, operators_ddl
 
 access_log = logging.getLogger("keyledger.access")
 
@@ -46,7 +46,7 @@ def build_services(settings: Settings) -> Services:
         recorder._write_transaction,
         ledger.clock,
     )
-    operators.create_table()
+    recorder.create_tables([operators_ddl(recorder.dialect)])
     recorder.catch_up()
     return Services(
         settings=settings,
@@ -97,6 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         "operator", {"type": "http", "scheme": "bearer"}
     )
     api.register_blueprint(keys.blp)
+    api.register_blueprint(audit.blp)
     errors.register_error_handlers(app)
     context.install(app)
     _install_access_log(app)
@@ -111,10 +112,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, so a
+    replaced stream (test capture, daemonising) is never written after close."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def _configure_logging(level: str) -> None:
     logger = logging.getLogger("keyledger")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
         )

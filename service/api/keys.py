@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import marshmallow as ma
 from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -69,7 +70,7 @@ def _issued(issued: IssuedSecret) -> dict[str, Any]:
 @blp.route("")
 class Keys(MethodView):
     @requires(*READERS)
-    @blp.arguments(KeyListArgsSchema, location="query")
+    @blp.arguments(KeyListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, KeyListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List keys, newest first."""
@@ -103,7 +104,7 @@ class Keys(MethodView):
 @blp.route("/<key_id>")
 class Key(MethodView):
     @requires(*READERS)
-    @blp.arguments(AsOfArgsSchema, location="query")
+    @blp.arguments(AsOfArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, KeySchema)
     def get(self, args: dict[str, Any], key_id: str) -> Any:
         """A key (never its secret); ``as_of`` shows it as it stood then."""

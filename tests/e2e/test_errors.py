@@ -302,6 +302,7 @@ def test_a_body_that_is_not_an_object_is_422(api: ApiClient) -> None:
         ("after=%21%21%21", "after"),
         ("after=MTIzOm5vdC1hLXV1aWQ", "after"),  # base64 of "123:not-a-uuid"
         (f"q={TOO_LONG}", "q"),
+        ("stauts=enabled", "stauts"),  # a typo is refused, not ignored
     ],
 )
 def test_invalid_list_query_is_422_naming_the_parameter(
