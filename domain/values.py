@@ -21,6 +21,7 @@ IP_WHITELIST_MAX_ENTRIES: Final = 1000
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Permission(enum.StrEnum):
@@ -184,15 +185,18 @@ def networks_of(entries: Sequence[str]) -> tuple[IpNetwork, ...]:
     return tuple(ipaddress.ip_network(entry) for entry in entries)
 
 
-def ip_allowed(networks: Sequence[IpNetwork], client_ip: str) -> bool:
-    """True when the whitelist is empty or one entry contains ``client_ip``.
+def ip_allowed(networks: Sequence[IpNetwork], client_ip: str | IpAddress) -> bool:
+    """True when the whitelist is empty or one entry contains ``client_ip``
+    (text, or an address the caller parsed already: the auth path's case).
 
     An IPv4-mapped IPv6 address is checked in both forms, so it matches the
     IPv4 entries as well as IPv6 ones such as ``::/0``.
     """
     if not networks:
         return True
-    address = ipaddress.ip_address(client_ip)
+    address = (
+        ipaddress.ip_address(client_ip) if isinstance(client_ip, str) else client_ip
+    )
     candidates: tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, ...] = (address,)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         candidates = (address, address.ipv4_mapped)

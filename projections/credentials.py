@@ -41,8 +41,13 @@ class CredentialsUnavailable(Exception):
 
 
 class CredentialsLookup:
-    """Per-thread connection plus a small cache of parsed whitelists, keyed by
-    (key id, version) so a changed key is never served from it."""
+    """Per-thread connection plus a cache of parsed credentials keyed by
+    (key id, version).
+
+    Every call still reads the key's row: the version it finds decides, so a
+    changed key is never served from the cache. A row is a function of its
+    key's events up to that version, so the cached value equals a fresh parse.
+    """
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
         self._statement = dialect.sql(
@@ -50,9 +55,7 @@ class CredentialsLookup:
         )
         self._connect = connect
         self._local = threading.local()
-        self._parsed: dict[
-            tuple[str, int], tuple[tuple[IpNetwork, ...], tuple[str, ...]]
-        ] = {}
+        self._parsed: dict[tuple[str, int], Credentials] = {}
 
     def __call__(self, dev_key: str) -> Credentials | None:
         row = self._fetch(dev_key)
@@ -60,37 +63,45 @@ class CredentialsLookup:
             return None
         key_id, secret_hash, enabled, expires_at, whitelist, permissions, version = row
         cache_key = (key_id, version)
-        parsed = self._parsed.get(cache_key)
-        if parsed is None:
-            parsed = (
-                networks_of(json.loads(whitelist)),
-                tuple(json.loads(permissions)),
+        credentials = self._parsed.get(cache_key)
+        if credentials is None:
+            credentials = Credentials(
+                key_id=key_id,
+                dev_key=dev_key,
+                secret_hash=secret_hash,
+                enabled=bool(enabled),
+                expires_at=expires_at,
+                networks=networks_of(json.loads(whitelist)),
+                permissions=tuple(json.loads(permissions)),
+                version=version,
             )
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
-            self._parsed[cache_key] = parsed
-        return Credentials(
-            key_id=key_id,
-            dev_key=dev_key,
-            secret_hash=secret_hash,
-            enabled=bool(enabled),
-            expires_at=expires_at,
-            networks=parsed[0],
-            permissions=parsed[1],
-            version=version,
-        )
+            self._parsed[cache_key] = credentials
+        return credentials
 
     def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
-        connection = getattr(self._local, "connection", None)
+        reused = getattr(self._local, "connection", None) is not None
         try:
-            if connection is None:
-                connection = self._connect()
-                self._local.connection = connection
-            cursor = connection.execute(self._statement, (dev_key,))
-            row = cursor.fetchone()
+            return self._query(dev_key)
+        except Exception as error:
+            self._drop()
+            if not reused:
+                raise CredentialsUnavailable(type(error).__name__) from None
+        # A connection that served before may have been closed by the server
+        # meanwhile (restart, failover, idle reaper): a fresh one decides.
+        try:
+            return self._query(dev_key)
         except Exception as error:
             self._drop()
             raise CredentialsUnavailable(type(error).__name__) from None
+
+    def _query(self, dev_key: str) -> tuple[Any, ...] | None:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        row = connection.execute(self._statement, (dev_key,)).fetchone()
         return None if row is None else tuple(row)
 
     def _drop(self) -> None:

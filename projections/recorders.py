@@ -11,24 +11,24 @@ first catches it up inside the same transaction.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
     StoredEvent,
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed
 
 from domain import ApiKey
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
+    POSITION_TABLE,
+    READ_MODEL,
     Dialect,
     audit_index_ddl,
     audit_table_ddl,
@@ -42,8 +42,25 @@ Decoder = Callable[[StoredEvent], ApiKey.Event]
 Progress = Callable[[int, int], None]
 
 CATCH_UP_BATCH = 1000
+# Events per rebuild transaction: large enough that statements and commits
+# are few, small enough to keep memory and the writer lock short.
+REBUILD_BATCH = 10_000
 # Arbitrary but fixed: serialises schema creation across PostgreSQL sessions.
 SCHEMA_LOCK_ID = 0x6B65796C6564676572 % (2**63)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A replay allocates millions of short-lived objects that form no
+    cycles; the collector's full passes over the process's long-lived objects
+    then cost over a tenth of a rebuild and free nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class ReadModelRecording:
@@ -114,6 +131,17 @@ class ReadModelRecording:
             gt = rows[-1][0]
         return applied
 
+    def _lock_schema(self, cursor: Cursor) -> None:
+        """Nothing to do where writers take turns anyway (SQLite)."""
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        """Creates tables kept beside the log (operators, ...); instances
+        starting at once take turns, as they do for the log's own tables."""
+        with self._write_transaction() as cursor:
+            self._lock_schema(cursor)
+            for statement in statements:
+                cursor.execute(statement)
+
     def view_lag(self) -> int:
         """How many recorded events the read model has not applied."""
         with self._read_transaction() as cursor:
@@ -147,14 +175,24 @@ class ReadModelRecording:
             cursor.execute(audit_table_ddl(d, audit_next))
         with self._read_transaction() as cursor:
             target = self._max_id(cursor)
+        decode = self._decoder()
         done = 0
-        while done < target:
-            with self._write_transaction() as cursor:
-                upto = min(done + 20 * CATCH_UP_BATCH, target)
-                self._apply_range(cursor, writer, done, upto)
-            done = upto
-            if progress:
-                progress(done, target)
+        with _cyclic_gc_paused():
+            while done < target:
+                # Read and decode first, then write: live writers wait only
+                # for the write, and on SQLite a write transaction whose first
+                # statement reads could not take the writer lock once another
+                # process had written meanwhile.
+                with self._read_transaction() as cursor:
+                    stored = self._select_stored(cursor, done, target, REBUILD_BATCH)
+                if not stored:
+                    break
+                events = [(number, decode(s)) for number, s in stored]
+                with self._write_transaction() as cursor:
+                    writer.apply_batch(cursor, events)
+                done = stored[-1][0]
+                if progress:
+                    progress(done, target)
         with self._write_transaction() as cursor:
             self._lock_for_projection(cursor)
             last = self._max_id(cursor)
@@ -187,6 +225,9 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
             f"FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? "
             "ORDER BY rowid LIMIT ?"
         )
+        self._claim_writer = (
+            f"UPDATE {POSITION_TABLE} SET position = position WHERE name = ?"
+        )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -213,8 +254,11 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
 
     def _lock_for_projection(self, cursor: Cursor) -> None:
         # A write as the first statement takes SQLite's writer lock on the
-        # newest snapshot, so no other writer can slip in before we commit.
-        self.read_model.set_position(cursor, self.read_model.position(cursor))
+        # newest snapshot (waiting out the busy timeout), so no other writer
+        # can slip in before we commit. A read first would pin an older
+        # snapshot, and upgrading it fails at once with "database is locked"
+        # when another process wrote meanwhile (workers booting together).
+        cursor.execute(self._claim_writer, (READ_MODEL,))
 
     def _select_stored(
         self, cursor: Cursor, gt: int, lte: int, limit: int
@@ -271,7 +315,10 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    # Deliberately no retry (the library's own insert retries ten times): a
+    # connection lost during COMMIT leaves it unknown whether the events were
+    # recorded, and a blind retry could record a change twice. The caller gets
+    # a 503 and decides; the pool's pre-ping hands the next call a live one.
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -295,6 +342,12 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
 
     def _lock_for_projection(self, cursor: Cursor) -> None:
         self._lock_table(cursor)  # type: ignore[arg-type]
+
+    def _lock_schema(self, cursor: Cursor) -> None:
+        # Held until commit; it excludes create_table's session-level lock on
+        # the same id too. Without it, two CREATE TABLE IF NOT EXISTS at once
+        # fail on pg_type's unique index.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
 
     def _select_stored(
         self, cursor: Cursor, gt: int, lte: int, limit: int

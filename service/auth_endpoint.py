@@ -8,7 +8,6 @@ the contract asks. Every other path goes on to the Flask app unchanged.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -43,8 +42,13 @@ _STATUS_LINES = {
 }
 
 
+# Built once: json.dumps with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
 def _dump(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _ENCODER.encode(body).encode()
 
 
 _DENIED_CREDENTIALS_BODY = _dump({"allowed": False, "reason": "invalid_credentials"})
@@ -81,7 +85,9 @@ class AuthEndpoint:
             return 413, _error(413, f"the body must be at most {MAX_BODY} bytes"), []
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
-            payload = json.loads(raw)
+            # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
+            # byte that is not UTF-8 is a ValueError like bad JSON.
+            payload = _DECODER.decode(raw.decode("utf-8-sig"))
         except ValueError:
             return 400, _error(400, "the request body is not valid JSON"), []
         try:
@@ -122,7 +128,9 @@ def _basic_credentials(header: str) -> tuple[str, str]:
         return "", ""
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # binascii.Error, UnicodeDecodeError, and the plain ValueError that
+        # b64decode raises for a header holding non-ASCII (latin-1) characters.
         return "", ""
     dev_key, colon, dev_secret = decoded.partition(":")
     if not colon or not dev_key or not dev_secret:

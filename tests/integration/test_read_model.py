@@ -1,0 +1,168 @@
+"""The current-state and audit read model on a real store (SQLite file and
+PostgreSQL): what the live projection writes equals a replay of the log, a
+read model left behind is caught up, and its lag is reported."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+from flask import Flask
+
+from domain import AuditContext, recording_as
+from projections import recorders
+from projections.recorders import ReadModelRecording
+from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
+from service.app import Services
+from service.ledger import KeyChanges, KeyLedger
+from tests.conftest import ADMIN_TOKEN, bearer
+
+KEY_COUNT = 30
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+@pytest.fixture(autouse=True)
+def as_operator() -> Iterator[None]:
+    with recording_as(AuditContext("alice", "192.0.2.10", "req-read-model")):
+        yield
+
+
+def recorder_of(services: Services) -> ReadModelRecording:
+    return services.ledger.ledger_recorder
+
+
+def snapshot(recorder: ReadModelRecording) -> Snapshot:
+    """Both tables' full contents, as sorted lists of rows."""
+    tables: Snapshot = {}
+    with recorder._read_transaction() as cursor:
+        for table in (KEYS_TABLE, AUDIT_TABLE):
+            cursor.execute(f"SELECT * FROM {recorder.dialect.table(table)}")
+            rows = cursor.fetchall()  # type: ignore[attr-defined]
+            tables[table] = sorted(tuple(sorted(dict(row).items())) for row in rows)
+    return tables
+
+
+def event_count(recorder: ReadModelRecording) -> int:
+    with recorder._read_transaction() as cursor:
+        return recorder._max_id(cursor)
+
+
+def fall_behind(recorder: ReadModelRecording) -> None:
+    """A store whose read model lost everything: empty tables, position 0."""
+    d = recorder.dialect
+    with recorder._write_transaction() as cursor:
+        cursor.execute(f"DELETE FROM {d.table(KEYS_TABLE)}")
+        cursor.execute(f"DELETE FROM {d.table(AUDIT_TABLE)}")
+        cursor.execute(f"UPDATE {d.table(POSITION_TABLE)} SET position = 0")
+
+
+def varied_lifecycle(ledger: KeyLedger, count: int = KEY_COUNT) -> list[UUID]:
+    """Every kind of event, over ``count`` keys, deterministically mixed."""
+    chooser = random.Random(3)
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=90)
+    key_ids: list[UUID] = []
+    for n in range(count):
+        issued = ledger.create_key(
+            description=f"key {n}",
+            expires_at=None if n % 3 else later.isoformat(),
+            ip_whitelist=["203.0.113.0/24", "2001:db8::7"] if n % 2 else [],
+            permissions=["send", "verify"] if n % 4 else ["verify"],
+        )
+        key_ids.append(issued.key.id)
+    for n, key_id in enumerate(key_ids):
+        steps = [
+            lambda k: ledger.update_key(k, KeyChanges({"description": "renamed"})),
+            lambda k: ledger.update_key(
+                k, KeyChanges({"expires_at": (later + timedelta(days=1)).isoformat()})
+            ),
+            lambda k: ledger.update_key(
+                k, KeyChanges({"ip_whitelist": ["198.51.100.0/24"]})
+            ),
+            lambda k: ledger.update_key(k, KeyChanges({"permissions": ["send"]})),
+            lambda k: ledger.update_key(
+                k, KeyChanges({"description": "both", "permissions": ["verify"]})
+            ),
+            ledger.reset_secret,
+            ledger.reveal_secret,
+            ledger.disable_key,
+            ledger.enable_key,
+        ]
+        for step in chooser.sample(steps, k=chooser.randint(1, len(steps))):
+            step(key_id)
+        if n % 7 == 0:
+            ledger.delete_key(key_id)
+    return key_ids
+
+
+# The default batch folds the whole lifecycle at once; small ones also send
+# updates and deletions of keys created in an earlier batch to stored rows.
+@pytest.mark.parametrize("batch", [recorders.REBUILD_BATCH, 7, 1])
+def test_rebuild_equals_the_live_projection(
+    services: Services, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    monkeypatch.setattr(recorders, "REBUILD_BATCH", batch)
+    varied_lifecycle(services.ledger)
+    recorder = recorder_of(services)
+    live = snapshot(recorder)
+    assert recorder.rebuild() == event_count(recorder)
+    assert snapshot(recorder) == live
+    # Deleted keys lose their row but keep their audit trail.
+    assert len(live[KEYS_TABLE]) == KEY_COUNT - len(range(0, KEY_COUNT, 7))
+    assert len(live[AUDIT_TABLE]) == event_count(recorder)
+
+
+def test_catch_up_restores_a_read_model_that_fell_behind(services: Services) -> None:
+    varied_lifecycle(services.ledger)
+    recorder = recorder_of(services)
+    live = snapshot(recorder)
+    fall_behind(recorder)
+    assert recorder.catch_up() == event_count(recorder)
+    assert snapshot(recorder) == live
+    assert recorder.view_lag() == 0
+
+
+def test_a_write_on_a_read_model_behind_catches_it_up_first(
+    services: Services,
+) -> None:
+    key_ids = varied_lifecycle(services.ledger, count=10)
+    recorder = recorder_of(services)
+    fall_behind(recorder)
+    services.ledger.update_key(key_ids[1], KeyChanges({"description": "after"}))
+    assert recorder.view_lag() == 0
+    caught_up = snapshot(recorder)
+    recorder.rebuild()
+    assert snapshot(recorder) == caught_up
+    assert services.ledger.read_model.key(key_ids[1]).description == "after"  # type: ignore[union-attr]
+
+
+def test_view_lag_is_zero_after_writes(services: Services) -> None:
+    varied_lifecycle(services.ledger, count=5)
+    assert recorder_of(services).view_lag() == 0
+
+
+def test_view_lag_counts_the_events_a_read_model_has_not_applied(
+    services: Services,
+) -> None:
+    varied_lifecycle(services.ledger, count=5)
+    recorder = recorder_of(services)
+    fall_behind(recorder)
+    assert recorder.view_lag() == event_count(recorder) > 0
+
+
+def test_healthz_reports_the_read_model_lag(app: Flask) -> None:
+    client = app.test_client()
+    services: Services = app.extensions["keyledger"]
+    for _ in range(3):
+        created = client.post(
+            "/v1/keys", json={"permissions": ["send"]}, headers=bearer(ADMIN_TOKEN)
+        )
+        assert created.status_code == 201
+    in_step = client.get("/healthz")
+    fall_behind(recorder_of(services))
+    behind = client.get("/healthz")
+    assert (in_step.status_code, in_step.json["read_model_lag"]) == (200, 0)
+    assert (behind.status_code, behind.json["read_model_lag"]) == (200, 3)
