@@ -6,11 +6,20 @@ Uses the same settings as the service (KEYLEDGER_DATABASE_URL, ...).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import TextIO
+from uuid import UUID
 
+from domain import EVENT_TYPE_NAMES
+from projections.queries import AuditFilter
+from service.api.errors import ApiError
+from service.api.presenters import parse_time
 from service.app import Services, build_services
+from service.audit_export import EXPORT_FORMATS, export
 from service.config import ConfigurationError, encode_key, load_settings
 from service.operators import OperatorError
 from service.sealing import new_master_key
@@ -77,6 +86,49 @@ def cmd_rebuild(_: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    # newline="": CSV rows end in CRLF already and must not be translated.
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    if args.since and args.until and args.until < args.since:
+        print("keyledger: --until must not be before --since", file=sys.stderr)
+        return 2
+    selection = AuditFilter(
+        key_id=args.key_id,
+        actor=args.actor,
+        type=args.type,
+        since=args.since,
+        until=args.until,
+    )
+    services = _services()
+    try:
+        with _output(args.output) as out:
+            for chunk in export(
+                services.ledger, selection, EXPORT_FORMATS[args.format]
+            ):
+                out.write(chunk)
+    finally:
+        services.close()
+    return 0
+
+
+def _time_argument(name: str) -> Callable[[str], datetime]:
+    def parse(value: str) -> datetime:
+        try:
+            return parse_time(name, value)
+        except ApiError as error:
+            raise argparse.ArgumentTypeError(error.message) from None
+
+    return parse
+
+
 def cmd_generate_secret_key(_: argparse.Namespace) -> int:
     print(encode_key(new_master_key()))
     return 0
@@ -103,6 +155,22 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "generate-secret-key", help="print a new KEYLEDGER_SECRET_KEY"
     ).set_defaults(run=cmd_generate_secret_key)
+
+    audit = commands.add_parser("audit", help="read the audit trail")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    export_audit = audit_actions.add_parser(
+        "export", help="write every selected event, oldest first (as GET /v1/audit)"
+    )
+    export_audit.add_argument(
+        "--format", choices=sorted(EXPORT_FORMATS), default="jsonl"
+    )
+    export_audit.add_argument("--key-id", type=UUID, help="only this key's events")
+    export_audit.add_argument("--actor", help="only events caused by this operator")
+    export_audit.add_argument("--type", choices=list(EVENT_TYPE_NAMES.values()))
+    export_audit.add_argument("--since", type=_time_argument("since"), help="RFC 3339")
+    export_audit.add_argument("--until", type=_time_argument("until"), help="RFC 3339")
+    export_audit.add_argument("--output", help="file to write (default: stdout)")
+    export_audit.set_defaults(run=cmd_audit_export)
     return root
 
 

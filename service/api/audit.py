@@ -1,0 +1,106 @@
+"""History and audit feed (api.md, "History and audit"): read-only, for
+admins and auditors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from projections.queries import AuditFilter
+from service.api.audit_schemas import (
+    AuditFeedArgsSchema,
+    AuditPageSchema,
+    HistorySchema,
+    encode_audit_cursor,
+)
+from service.api.context import READERS, requires
+from service.api.errors import not_found
+from service.api.keys import key_id_from, ledger
+from service.audit_export import EXPORT_FORMATS, ExportFormat, audit_item, export
+
+blp = Blueprint(
+    "audit",
+    __name__,
+    description="Who changed what, when: per-key history and the audit feed.",
+)
+
+NDJSON = "application/x-ndjson"
+EXPORT_CONTENT = {
+    media_type: {"schema": {"type": "string", "description": description}}
+    for media_type, description in (
+        (NDJSON, f"`?format=jsonl` or `Accept: {NDJSON}`: one item per line"),
+        ("text/csv", "`?format=csv`: a header row, then one item per row"),
+    )
+}
+
+
+@blp.route("/v1/keys/<key_id>/history")
+class History(MethodView):
+    @requires(*READERS)
+    @blp.response(200, HistorySchema)
+    def get(self, key_id: str) -> dict[str, Any]:
+        """Every event of one key, oldest first; also for a deleted key."""
+        records = ledger().read_model.history(key_id_from(key_id))
+        if not records:
+            raise not_found()
+        return {"items": [audit_item(record) for record in records]}
+
+
+def _export_format(requested: str | None) -> ExportFormat | None:
+    if requested is not None:
+        return EXPORT_FORMATS.get(requested)
+    best = request.accept_mimetypes.best_match(["application/json", NDJSON])
+    return EXPORT_FORMATS["jsonl"] if best == NDJSON else None
+
+
+def _selection(args: dict[str, Any]) -> AuditFilter:
+    return AuditFilter(
+        key_id=args.get("key_id"),
+        actor=args.get("actor"),
+        type=args.get("type"),
+        since=args.get("since"),
+        until=args.get("until"),
+    )
+
+
+@blp.route("/v1/audit")
+class AuditFeed(MethodView):
+    @requires(*READERS)
+    @blp.arguments(AuditFeedArgsSchema, location="query")
+    @blp.response(200, AuditPageSchema)
+    @blp.doc(responses={200: {"content": EXPORT_CONTENT}})
+    def get(self, args: dict[str, Any]) -> Any:
+        """Every key's events in recorded order, a page at a time, or the
+        whole selection streamed as NDJSON or CSV."""
+        selection = _selection(args)
+        after = args.get("after", 0)
+        form = _export_format(args.get("format"))
+        if form is not None:
+            return _streamed(form, selection, after)
+        limit = args["limit"]
+        records = ledger().read_model.audit_page(
+            selection, after=after, limit=limit + 1
+        )
+        page = records[:limit]
+        more = len(records) > limit
+        body = {
+            "items": [audit_item(record) for record in page],
+            "next": encode_audit_cursor(page[-1].notification_id) if more else None,
+        }
+        return body, 200, {"Vary": "Accept"}
+
+
+def _streamed(form: ExportFormat, selection: AuditFilter, after: int) -> Response:
+    chunks = export(ledger(), selection, form, after=after)
+    filename = form.filename(ledger().clock())
+    return Response(
+        stream_with_context(chunks),
+        content_type=form.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Vary": "Accept",  # the same URL answers JSON or NDJSON
+        },
+    )

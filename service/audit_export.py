@@ -1,0 +1,137 @@
+"""How audit items look, for the JSON feed and for exports (HTTP and CLI).
+
+One item shape (api.md, "History and audit"), rendered three ways: JSON
+pages, NDJSON lines and CSV rows. Exports are generators over the read
+model fetched a page at a time, so memory stays flat however large the
+selection; the HTTP response and ``keyledger audit export`` share them, so
+the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import takewhile
+from typing import Any
+
+from projections.queries import AuditFilter, AuditRecord, ReadModelQueries
+from service.ledger import KeyLedger
+
+ITEM_FIELDS = (
+    "key_id",
+    "version",
+    "type",
+    "occurred_at",
+    "actor",
+    "source_ip",
+    "request_id",
+    "changes",
+)
+# Big enough to amortise a write per chunk, small enough to start sending
+# early and keep the response's footprint flat.
+CHUNK_CHARACTERS = 64 * 1024
+
+
+def occurred_at_text(moment: datetime) -> str:
+    """RFC 3339 in UTC, always with microseconds.
+
+    A fixed width keeps exported times sortable as text, and the full
+    precision lets a caller pass an item's time back as ``as_of`` exactly.
+    """
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit_item(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "key_id": str(record.key_id),
+        "version": record.version,
+        "type": record.type,
+        "occurred_at": occurred_at_text(record.occurred_at),
+        "actor": record.actor,
+        "source_ip": record.source_ip,
+        "request_id": record.request_id,
+        "changes": record.changes,
+    }
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def jsonl_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+    for record in records:
+        yield _compact(audit_item(record)) + "\n"
+
+
+def csv_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+    """A header row, then one RFC 4180 row per item; ``changes`` is JSON text
+    and a null is an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(ITEM_FIELDS)
+    for record in records:
+        item = audit_item(record)
+        item["changes"] = _compact(item["changes"])
+        writer.writerow(item[name] for name in ITEM_FIELDS)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    header_only = buffer.getvalue()  # when nothing was selected
+    if header_only:
+        yield header_only
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    media_type: str
+    render: Callable[[Iterable[AuditRecord]], Iterator[str]]
+
+    def filename(self, moment: datetime) -> str:
+        return f"keyledger-audit-{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}.{self.name}"
+
+
+EXPORT_FORMATS = {
+    "jsonl": ExportFormat("jsonl", "application/x-ndjson", jsonl_lines),
+    "csv": ExportFormat("csv", "text/csv; charset=utf-8", csv_lines),
+}
+
+
+def chunked(lines: Iterable[str], size: int = CHUNK_CHARACTERS) -> Iterator[str]:
+    """Joins lines into chunks of about ``size`` characters."""
+    pending: list[str] = []
+    length = 0
+    for line in lines:
+        pending.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(pending)
+            pending.clear()
+            length = 0
+    if pending:
+        yield "".join(pending)
+
+
+def recorded_so_far(
+    queries: ReadModelQueries, selection: AuditFilter, *, upto: int, after: int = 0
+) -> Iterator[AuditRecord]:
+    """The selection up to notification ``upto``: an export shows the log as
+    it stood when it was asked for, even while new events keep arriving."""
+    return takewhile(
+        lambda record: record.notification_id <= upto,
+        queries.audit_stream(selection, after=after),
+    )
+
+
+def export(
+    ledger: KeyLedger, selection: AuditFilter, form: ExportFormat, *, after: int = 0
+) -> Iterator[str]:
+    """The export as text chunks; the end of the log is fixed now, not when
+    the caller starts reading."""
+    upto = int(ledger.recorder.max_notification_id() or 0)
+    records = recorded_so_far(ledger.read_model, selection, upto=upto, after=after)
+    return chunked(form.render(records))
