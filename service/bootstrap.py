@@ -8,7 +8,13 @@ from projections.credentials import (
     sqlite_connector,
 )
 from service.authorization import Authorizer
-from service.config import Settings, Store, load_master_key, parse_store
+from service.config import (
+    APPLICATION_NAME_SETTING,
+    Settings,
+    Store,
+    load_master_key,
+    parse_store,
+)
 from service.ledger import KeyLedger
 from service.sealing import SecretSealer
 
@@ -41,4 +47,5 @@ def _connector(store: Store):  # type: ignore[no-untyped-def]
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"],
         connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        application_name=env[APPLICATION_NAME_SETTING],
     )

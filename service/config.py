@@ -17,6 +17,7 @@ from service.sealing import MASTER_KEY_BYTES, new_master_key
 
 DEFAULT_DATABASE_URL = "sqlite:///data/keyledger.db"
 SECRET_KEY_FILE_NAME = "keyledger.key"  # noqa: S105 - a file name
+APPLICATION_NAME_SETTING = "POSTGRES_APPLICATION_NAME"
 
 
 class ConfigurationError(Exception):
@@ -44,8 +45,10 @@ class Settings:
     secret_key_file: str | None = None
     log_level: str = "INFO"
     trusted_proxy_hops: int = 0
-    postgres_pool_size: int = 5
-    postgres_max_overflow: int = 10
+    # A sync worker runs one request at a time: 2 + 2 is plenty, and keeps
+    # workers x instances x (pool + overflow + 1) under max_connections.
+    postgres_pool_size: int = 2
+    postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -142,6 +145,9 @@ def _postgres_store(settings: Settings, url: str) -> Store:
         "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", ["5"])[0],
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "10",
+        # keyledger's own (eventsourcing ignores it): every connection names
+        # itself, so operators can find and count them in pg_stat_activity.
+        APPLICATION_NAME_SETTING: query.get("application_name", ["keyledger"])[0],
     }
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]

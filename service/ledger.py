@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,9 +12,10 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
-from eventsourcing.postgres import PostgresFactory
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
+from psycopg_pool import ConnectionPool
 
 from domain import ApiKey, key_id_for
 from projections.queries import ReadModelQueries
@@ -23,12 +25,19 @@ from projections.recorders import (
     SQLiteLedgerRecorder,
 )
 from projections.writer import Cursor
+from service.config import APPLICATION_NAME_SETTING
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
 
 Clock = Callable[[], datetime]
-# Without If-Match a change is re-applied on the newest state after a
-# conflict; this many tries is far beyond any real contention on one key.
+# Draws of a new DevKey before giving up; a drawn one existing already is
+# astronomically rare.
 MAX_ATTEMPTS = 20
+# Without If-Match a change is re-applied on the newest state after a
+# conflict. Each commit makes the key's other writers retry, so with w busy
+# writers a change loses a round with odds (w-1)/w: twenty rounds were all
+# lost once with four workers; a hundred keep even eight workers' odds of
+# giving up (a 503) near 1e-6 per change.
+MAX_CHANGE_ATTEMPTS = 100
 
 
 def utc_now() -> datetime:
@@ -37,6 +46,10 @@ def utc_now() -> datetime:
 
 class KeyNotFound(Exception):
     """No such key, or it was deleted."""
+
+
+class KeyBusy(Exception):
+    """A change lost every race for the key's next version; retry later."""
 
 
 class VersionMismatch(Exception):
@@ -62,6 +75,41 @@ class KeyChanges:
     values: dict[str, object]
 
     FIELDS = ("description", "expires_at", "ip_whitelist", "permissions")
+
+
+def _prepare_pool(datastore: PostgresDatastore, application_name: str | None) -> None:
+    """Names every pooled connection and makes a dead one purge its siblings.
+
+    PostgresDatastore passes no extra connect arguments through, but its pool
+    opens lazily (on first use), so arguments added here still reach every
+    connection it will make."""
+    pool = datastore.pool
+    if application_name and isinstance(pool.kwargs, dict):
+        pool.kwargs["application_name"] = application_name
+    # psycopg_pool takes its pre-ping ``check`` only as a constructor argument,
+    # which eventsourcing fills in itself; hence the private attribute.
+    if datastore.pre_ping and hasattr(pool, "_check"):
+        pool._check = _purging_check(pool)
+
+
+def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
+    """The pre-ping, plus: one dead connection usually means the server dropped
+    them all (restart, failover, terminated backends). Testing the idle ones
+    at once means the pool's immediate second try gets a fresh connection,
+    instead of meeting the next dead one and backing off 1 s, 2 s, 4 s ...
+    into a pool timeout (a 503 after 5 s)."""
+    owner = weakref.ref(pool)  # the pool holds this check: no reference cycle
+
+    def check(conn: Any) -> None:
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception:
+            live = owner()
+            if live is not None:
+                live.check()
+            raise
+
+    return check
 
 
 class KeyLedger(Application[UUID]):
@@ -93,6 +141,7 @@ class KeyLedger(Application[UUID]):
         if isinstance(factory, SQLiteFactory):
             recorder = SQLiteLedgerRecorder(factory.datastore)
         elif isinstance(factory, PostgresFactory):
+            _prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))
             recorder = PostgresLedgerRecorder(factory.datastore)
         else:
             msg = f"unsupported store {type(factory).__name__}"
@@ -201,7 +250,7 @@ class KeyLedger(Application[UUID]):
     ) -> ApiKey:
         """Loads, changes and saves a key; retries on a concurrent write
         unless the caller pinned the version it saw."""
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(MAX_CHANGE_ATTEMPTS):
             key = self.get_key(key_id)
             if expected_version is not None and key.version != expected_version:
                 raise VersionMismatch(key.version)
@@ -213,8 +262,7 @@ class KeyLedger(Application[UUID]):
                     raise VersionMismatch(self.get_key(key_id).version) from None
                 continue
             return key
-        msg = "the key changed too often to apply this change"
-        raise RuntimeError(msg)
+        raise KeyBusy
 
     # Queries.
 

@@ -71,14 +71,9 @@ class OperatorRegistry:
     ) -> None:
         self._q = dialect.sql
         self._table = dialect.table(OPERATORS_TABLE)
-        self._ddl = operators_ddl(dialect)
         self._read = read
         self._write = write
         self._clock = clock
-
-    def create_table(self) -> None:
-        with self._write() as cursor:
-            cursor.execute(self._ddl)
 
     def authenticate(self, token: str) -> Operator | None:
         """The active operator holding ``token``, or None."""

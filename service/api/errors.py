@@ -18,7 +18,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain import DomainError, InvalidValue, KeyDeleted
-from service.ledger import KeyNotFound, VersionMismatch
+from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 
 logger = logging.getLogger("keyledger.errors")
 
@@ -126,6 +126,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
         return error_response(422, str(error))
+
+    @app.errorhandler(KeyBusy)
+    def busy(_: KeyBusy) -> Response:
+        return error_response(
+            503,
+            "the key is being changed by many callers at once; retry shortly",
+            headers={"Retry-After": "1"},
+        )
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PersistenceError)

@@ -1,0 +1,222 @@
+"""PostgreSQL set-up and connections: instances starting together on an empty
+schema, repeated schema creation, the schema named in the URL, connections
+that name themselves and survive being terminated by the server."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from domain import AuditContext, recording_as
+from service.app import Services, build_services
+from service.config import APPLICATION_NAME_SETTING, load_settings, parse_store
+from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY
+
+pytestmark = pytest.mark.postgres
+
+T = TypeVar("T")
+OPERATOR = AuditContext("alice", "192.0.2.10", "req-pg")
+TABLES = {
+    "stored_events",
+    "keyledger_keys",
+    "keyledger_audit",
+    "keyledger_projection",
+    "keyledger_operators",
+}
+
+
+def sql(statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        return list(conn.execute(statement, params).fetchall())
+
+
+def schema_of(url: str) -> str:
+    return url.rsplit("schema=", 1)[1].split("&", 1)[0]
+
+
+def settings_for(url: str) -> Any:
+    return load_settings(
+        {"database_url": url, "secret_key": SECRET_KEY, "log_level": "WARNING"}
+    )
+
+
+def all_at_once(count: int, work: Callable[[], T]) -> list[T]:
+    """Runs ``work`` in ``count`` threads released together; re-raises."""
+    together = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        together.wait()
+        try:
+            results.append(work())
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Services]]:
+    """Collects what a test builds and closes it afterwards."""
+    built: list[Services] = []
+    yield built
+    for services in built:
+        services.close()
+
+
+# Schema set-up.
+
+
+def test_two_services_built_at_once_on_an_empty_schema_share_one_store(
+    postgres_url: str, opened: list[Services]
+) -> None:
+    def start() -> tuple[Services, str | None]:
+        services = build_services(settings_for(postgres_url))
+        opened.append(services)
+        return services, services.operators.bootstrap(ADMIN_TOKEN)
+
+    (first, token_1), (second, token_2) = all_at_once(2, start)
+    with recording_as(OPERATOR):
+        key = first.ledger.create_key(permissions=["send"]).key
+
+    assert {token_1, token_2} == {ADMIN_TOKEN, None}
+    assert second.ledger.get_key(key.id).dev_key == key.dev_key
+
+
+def test_creating_the_tables_again_keeps_what_they_hold(
+    postgres_url: str, opened: list[Services]
+) -> None:
+    first = build_services(settings_for(postgres_url))
+    opened.append(first)
+    with recording_as(OPERATOR):
+        key = first.ledger.create_key(permissions=["send"]).key
+    first.ledger.recorder.create_table()  # type: ignore[attr-defined]
+    again = build_services(settings_for(postgres_url))
+    opened.append(again)
+
+    assert again.ledger.get_key(key.id).version == 1
+    assert again.ledger.read_model.key(key.id) is not None
+
+
+def test_the_schema_named_in_the_url_is_created_with_every_table(
+    postgres_url: str, opened: list[Services]
+) -> None:
+    schema = schema_of(postgres_url)
+    before = sql(
+        "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+    )
+    opened.append(build_services(settings_for(postgres_url)))
+    tables = sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+        (schema,),
+    )
+
+    assert before == []
+    assert {name for (name,) in tables} == TABLES
+
+
+# Connections.
+
+
+def test_connections_are_named_keyledger_unless_the_url_says_otherwise() -> None:
+    plain = parse_store(settings_for("postgresql://u@db.internal/keys"))
+    named = parse_store(
+        settings_for("postgresql://u@db.internal/keys?application_name=keys-eu")
+    )
+
+    assert plain.eventsourcing_env[APPLICATION_NAME_SETTING] == "keyledger"
+    assert named.eventsourcing_env[APPLICATION_NAME_SETTING] == "keys-eu"
+
+
+@pytest.fixture
+def named(postgres_url: str, opened: list[Services]) -> tuple[Services, str]:
+    """Services whose connections carry a name unique to this test."""
+    name = f"keyledger-{uuid.uuid4().hex[:12]}"
+    services = build_services(settings_for(f"{postgres_url}&application_name={name}"))
+    opened.append(services)
+    return services, name
+
+
+def backends(name: str) -> int:
+    rows = sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+    )
+    return int(rows[0][0])
+
+
+def terminate(name: str) -> None:
+    """Terminates every backend carrying ``name`` and waits until they are gone
+    (the server ends them asynchronously)."""
+    sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = %s",
+        (name,),
+    )
+    deadline = time.monotonic() + 10
+    while backends(name) and time.monotonic() < deadline:
+        pass
+    assert backends(name) == 0
+
+
+def test_every_connection_keyledger_opens_carries_its_name(
+    named: tuple[Services, str],
+) -> None:
+    services, name = named
+    with recording_as(OPERATOR):
+        issued = services.ledger.create_key(permissions=["send"])
+    decision = services.authorizer.decide(
+        issued.key.dev_key, issued.dev_secret, "send", "203.0.113.9"
+    )
+    pool = services.ledger.recorder.datastore.pool  # type: ignore[attr-defined]
+    pool.wait(timeout=10)
+
+    assert decision.allowed
+    # The pool's connections plus the auth path's own one.
+    assert backends(name) == pool.get_stats()["pool_size"] + 1
+
+
+def test_auth_reconnects_after_the_server_closed_its_connection(
+    named: tuple[Services, str],
+) -> None:
+    services, name = named
+    with recording_as(OPERATOR):
+        issued = services.ledger.create_key(permissions=["send"])
+    key = issued.key
+    first = services.authorizer.decide(key.dev_key, issued.dev_secret, "send", "::1")
+    terminate(name)
+    second = services.authorizer.decide(key.dev_key, issued.dev_secret, "send", "::1")
+
+    assert (first.allowed, second.allowed) == (True, True)
+
+
+def test_a_pool_of_dead_connections_is_replaced_at_the_first_request(
+    named: tuple[Services, str],
+) -> None:
+    services, name = named
+    services.operators.bootstrap(ADMIN_TOKEN)
+    pool = services.ledger.recorder.datastore.pool  # type: ignore[attr-defined]
+    pool.wait(timeout=10)  # all its connections open, so all of them die
+    terminate(name)
+    started = time.monotonic()
+    admin = services.operators.authenticate(ADMIN_TOKEN)
+    took = time.monotonic() - started
+
+    assert admin is not None
+    assert admin.name == "admin"
+    # Without purging, each further dead connection costs a back-off of 1 s,
+    # 2 s, 4 s ... (psycopg_pool's), ending in a pool timeout.
+    assert took < 0.9
