@@ -1,0 +1,209 @@
+"""Auth throughput: keyledger's POST /v1/auth against a constant-JSON Flask
+app and a raw WSGI constant, each under the same gunicorn settings, driven by
+wrk from 127.0.0.1 (see bench/README.md, "Auth throughput").
+
+    .venv/bin/python bench/auth_bench.py            # 100,000 keys, 3 x 10 s each
+    .venv/bin/python bench/auth_bench.py --keys 1000 --duration 3 --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, open_store, timed_fill
+from served_app import Target, run_wrk, start, stop, write_gunicorn_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+GUNICORN_SETTINGS = {
+    "workers": 4,
+    "worker_class": "sync",
+    "keepalive": 5,
+    "timeout": 30,
+    "graceful_timeout": 10,
+    "backlog": 2048,
+    "control_socket_disable": True,
+    "loglevel": "warning",
+}
+
+
+def basic_header(dev_key: str, dev_secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{dev_key}:{dev_secret}".encode()).decode()
+
+
+def prepare_store(store: Path, keys: int, sample: int, fresh: bool) -> Path:
+    """A SQLite store with ``keys`` keys and a Lua table of ``sample`` of them."""
+    credentials = store / "credentials.lua"
+    marker = store / "keys.txt"
+    if not fresh and credentials.exists() and marker.read_text() == str(keys):
+        print(f"reusing the store in {store} ({keys:,} keys)")
+        return credentials
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    services = open_store(f"sqlite:///{store / 'keyledger.db'}")
+    try:
+        kept, elapsed = timed_fill(services, keys, keep_every=max(1, keys // sample))
+    finally:
+        services.close()
+    print(f"filled {keys:,} keys in {elapsed:.1f}s ({keys / elapsed:,.0f} keys/s)")
+    lines = ",\n".join(f'  "{basic_header(k, s)}"' for k, s in kept)
+    credentials.write_text(f"return {{\n{lines}\n}}\n")
+    marker.write_text(str(keys))
+    return credentials
+
+
+def check_allowed(target: Target, header: str) -> None:
+    """One real request first: the bench must measure allowed answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=5)
+    body = json.dumps({"api": "send", "client_ip": CLIENT_IP})
+    headers = {"Authorization": header, "Content-Type": "application/json"}
+    connection.request("POST", "/v1/auth", body=body, headers=headers)
+    response = connection.getresponse()
+    answer = response.read()
+    connection.close()
+    if response.status != 200:
+        raise RuntimeError(f"{target.name}: auth answered {response.status} {answer!r}")
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary = {
+        name: {
+            "requests_per_s_median": statistics.median(r["requests_per_s"] for r in rs),
+            "p50_ms_median": statistics.median(r["p50_ms"] for r in rs),
+            "p99_ms_median": statistics.median(r["p99_ms"] for r in rs),
+            "p99_ms_worst": max(r["p99_ms"] for r in rs),
+            "server_cpu_ms_per_request_median": statistics.median(
+                r["server_cpu_ms_per_request"] for r in rs
+            ),
+        }
+        for name, rs in runs.items()
+    }
+    auth = summary["keyledger"]["requests_per_s_median"]
+    auth_cpu = summary["keyledger"]["server_cpu_ms_per_request_median"]
+    return {
+        "per_target": summary,
+        "auth_over_raw": round(auth / summary["raw_wsgi"]["requests_per_s_median"], 3),
+        "auth_over_flask": round(auth / summary["flask"]["requests_per_s_median"], 3),
+        # Requests per server CPU-second, relative: the capacity ratio.
+        "auth_over_raw_by_cpu": round(
+            summary["raw_wsgi"]["server_cpu_ms_per_request_median"] / auth_cpu, 3
+        ),
+        "auth_over_flask_by_cpu": round(
+            summary["flask"]["server_cpu_ms_per_request_median"] / auth_cpu, 3
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--sample", type=int, default=4000, help="keys wrk draws")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds/run")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--store", type=Path, default=Path("/tmp/keyledger-auth-bench"))
+    parser.add_argument("--fresh", action="store_true", help="refill the store")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "auth.json")
+    parser.add_argument(
+        "--worker-class", default="sync", help="gunicorn's, for exploring only"
+    )
+    parser.add_argument("--gunicorn-threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=GUNICORN_SETTINGS["workers"])
+    args = parser.parse_args(argv)
+    settings = {
+        **GUNICORN_SETTINGS,
+        "workers": args.workers,
+        "worker_class": args.worker_class,
+        "threads": args.gunicorn_threads,
+    }
+
+    credentials = prepare_store(args.store, args.keys, args.sample, args.fresh)
+    config = write_gunicorn_config(args.store, settings)
+    first_pair = re.search(r'"(Basic [^"]+)"', credentials.read_text())
+    assert first_pair is not None
+    keyledger_env = {
+        "KEYLEDGER_DATABASE_URL": f"sqlite:///{args.store / 'keyledger.db'}",
+        "KEYLEDGER_SECRET_KEY": SECRET_KEY,
+        "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
+        "KEYLEDGER_LOG_LEVEL": "WARNING",
+    }
+    targets = [
+        Target("keyledger", "wsgi:app", keyledger_env),
+        Target("flask", "bench.constant_flask:create_app()"),
+        Target("raw_wsgi", "bench.constant_wsgi:app"),
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    try:
+        for target in targets:
+            start(target, config, args.store / f"{target.name}.log")
+            check_allowed(target, first_pair.group(1))
+            run_wrk(target, credentials, args, args.warmup)
+        for round_ in range(args.runs):
+            for target in targets:
+                result = run_wrk(target, credentials, args, args.duration)
+                runs[target.name].append(result)
+                print(
+                    f"run {round_ + 1} {target.name:9} "
+                    f"{result['requests_per_s']:9,.0f} req/s  "
+                    f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
+                    f"cpu/req {result['server_cpu_ms_per_request']:.3f} ms  "
+                    f"load {result['load_average_1min']:.1f}  "
+                    f"non-2xx {result['non_2xx']}  socket errors: "
+                    f"{result['socket_errors']}"
+                )
+    finally:
+        for target in targets:
+            stop(target)
+
+    summary = summarize(runs)
+    report = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {
+            "keys": args.keys,
+            "credentials_drawn_from": args.sample,
+            "runs": args.runs,
+            "seconds_per_run": args.duration,
+            "connections": args.connections,
+            "wrk_threads": args.threads,
+            "gunicorn": settings,
+            "order": "keyledger, flask, raw_wsgi, repeated",
+        },
+        "runs": runs,
+        "summary": summary,
+        "targets": {"auth_over_raw_min": 0.6, "p99_ms_max": 10.0},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    keyledger = summary["per_target"]["keyledger"]
+    print(
+        f"auth/raw {summary['auth_over_raw']:.2f}  auth/flask "
+        f"{summary['auth_over_flask']:.2f}  by server CPU: auth/raw "
+        f"{summary['auth_over_raw_by_cpu']:.2f}  auth/flask "
+        f"{summary['auth_over_flask_by_cpu']:.2f}  keyledger p99 (median) "
+        f"{keyledger['p99_ms_median']:.2f} ms; written to {args.out}"
+    )
+    failed = sum(r["non_2xx"] for r in runs["keyledger"])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""A WSGI app served by a real gunicorn on 127.0.0.1, and wrk driving it:
+the machinery of the auth benchmark (auth_bench.py)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Target:
+    """One app to measure: what gunicorn serves, and the process serving it."""
+
+    name: str
+    app_uri: str
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_gunicorn_config(store: Path, settings: dict[str, Any]) -> Path:
+    """One settings file, used by all three targets alike."""
+    path = store / "gunicorn.bench.conf.py"
+    path.write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
+    return path
+
+
+def start(target: Target, config: Path, log: Path, timeout: float = 60.0) -> None:
+    target.port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "WEB_"))
+    }
+    env.update(target.env)
+    target.process = subprocess.Popen(
+        [
+            sys.executable,
+            *("-m", "gunicorn", "-c", str(config)),
+            *("--bind", f"127.0.0.1:{target.port}", "--error-logfile", str(log)),
+            target.app_uri,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.process.poll() is not None:
+            raise RuntimeError(f"{target.name}: gunicorn exited; see {log}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
+            connection.request("GET", "/")
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{target.name}: gunicorn did not answer within {timeout}s")
+
+
+def stop(target: Target) -> None:
+    if target.process is not None and target.process.poll() is None:
+        os.killpg(target.process.pid, signal.SIGTERM)
+        try:
+            target.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(target.process.pid, signal.SIGKILL)
+            target.process.wait(timeout=5)
+
+
+def server_cpu_seconds(target: Target) -> float:
+    """User + system CPU of the master and its workers so far.
+
+    CPU per request barely moves when other processes compete for the
+    machine, unlike requests per second, so it is the steadier comparison.
+    """
+    assert target.process is not None
+    children = subprocess.run(
+        ["pgrep", "-P", str(target.process.pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    ticks = 0
+    for pid in [str(target.process.pid), *children]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(
+    target: Target, credentials: Path, args: argparse.Namespace, seconds: float
+) -> dict[str, Any]:
+    command = [
+        "wrk",
+        *("-t", str(args.threads), "-c", str(args.connections)),
+        *("-d", f"{seconds:g}s", "--timeout", "5s", "--latency"),
+        *("-s", str(ROOT / "bench" / "auth.lua")),
+        f"http://127.0.0.1:{target.port}/v1/auth",
+    ]
+    env = {**os.environ, "KEYLEDGER_BENCH_CREDENTIALS": str(credentials)}
+    cpu_before = server_cpu_seconds(target)
+    out = subprocess.run(
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    cpu = server_cpu_seconds(target) - cpu_before
+    latency = {p: float(v) * UNIT_MS[u] for p, v, u in LATENCY.findall(out)}
+    errors = re.search(r"Socket errors: (.*)", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None or total is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    return {
+        "requests_per_s": float(rps.group(1)),
+        "requests": int(total.group(1)),
+        "server_cpu_ms_per_request": round(cpu * 1000 / int(total.group(1)), 4),
+        "p50_ms": round(latency["50"], 3),
+        "p90_ms": round(latency["90"], 3),
+        "p99_ms": round(latency["99"], 3),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1) if errors else "none",
+        # Other processes on the machine skew a run; this says how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
