@@ -8,7 +8,7 @@ Public methods validate and decide; events carry already-computed values
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -25,6 +25,8 @@ from domain.values import (
 )
 
 # Fixed forever: key ids are derived from DevKeys with it.
+_ONE_MICROSECOND = timedelta(microseconds=1)
+
 DEV_KEY_NAMESPACE = uuid.UUID("8c5e2f43-6f4b-4a8e-9d59-1c1f3e0b7a21")
 
 
@@ -259,7 +261,14 @@ class ApiKey(Aggregate):
             raise KeyDeleted
 
     def _trigger(self, event_class: type[ApiKey.Event], **kwargs: Any) -> None:
-        self.trigger_event(event_class, **kwargs, **_audit_fields())
+        # A key's events never go back in time, even when the writers'
+        # clocks disagree: "as it stood at T" counts a prefix of its history.
+        timestamp = max(
+            event_class.create_timestamp(), self.modified_on + _ONE_MICROSECOND
+        )
+        self.trigger_event(
+            event_class, timestamp=timestamp, **kwargs, **_audit_fields()
+        )
 
 
 # The contract's names for the event types (api.md, "History and audit").

@@ -951,3 +951,19 @@ def test_every_event_class_carries_the_audit_fields() -> None:
     for event_class in _event_classes_defined_on_api_key():
         names = {f.name for f in dataclasses.fields(event_class)}
         assert {"actor", "source_ip", "request_id"} <= names, event_class.__name__
+
+
+def test_event_times_never_go_back_even_when_the_clock_does() -> None:
+    with recording_as(AuditContext("alice", "192.0.2.1", "r")):
+        key = ApiKey.create(
+            dev_key="k" * 24,
+            secret_hash="h",
+            sealed_secret="s",
+            now=datetime.now(UTC),
+            permissions=["send"],
+        )
+        # A writer whose clock runs an hour ahead recorded the last change.
+        key.modified_on = key.modified_on + timedelta(hours=1)
+        key.disable()
+    created, disabled = key.collect_events()
+    assert disabled.timestamp > created.timestamp + timedelta(minutes=59)
