@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,10 +11,9 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
-from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
-from psycopg_pool import ConnectionPool
 
 from domain import ApiKey, key_id_for
 from projections.queries import ReadModelQueries
@@ -26,6 +24,7 @@ from projections.recorders import (
 )
 from projections.writer import Cursor
 from service.config import APPLICATION_NAME_SETTING
+from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
 
 Clock = Callable[[], datetime]
@@ -70,46 +69,9 @@ class IssuedSecret:
 
 @dataclass(frozen=True)
 class KeyChanges:
-    """The fields a PATCH names; ``UNSET`` fields are left as they are."""
+    """The fields a PATCH names; fields it leaves out stay as they are."""
 
     values: dict[str, object]
-
-    FIELDS = ("description", "expires_at", "ip_whitelist", "permissions")
-
-
-def _prepare_pool(datastore: PostgresDatastore, application_name: str | None) -> None:
-    """Names every pooled connection and makes a dead one purge its siblings.
-
-    PostgresDatastore passes no extra connect arguments through, but its pool
-    opens lazily (on first use), so arguments added here still reach every
-    connection it will make."""
-    pool = datastore.pool
-    if application_name and isinstance(pool.kwargs, dict):
-        pool.kwargs["application_name"] = application_name
-    # psycopg_pool takes its pre-ping ``check`` only as a constructor argument,
-    # which eventsourcing fills in itself; hence the private attribute.
-    if datastore.pre_ping and hasattr(pool, "_check"):
-        pool._check = _purging_check(pool)
-
-
-def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
-    """The pre-ping, plus: one dead connection usually means the server dropped
-    them all (restart, failover, terminated backends). Testing the idle ones
-    at once means the pool's immediate second try gets a fresh connection,
-    instead of meeting the next dead one and backing off 1 s, 2 s, 4 s ...
-    into a pool timeout (a 503 after 5 s)."""
-    owner = weakref.ref(pool)  # the pool holds this check: no reference cycle
-
-    def check(conn: Any) -> None:
-        try:
-            ConnectionPool.check_connection(conn)
-        except Exception:
-            live = owner()
-            if live is not None:
-                live.check()
-            raise
-
-    return check
 
 
 class KeyLedger(Application[UUID]):
@@ -141,7 +103,7 @@ class KeyLedger(Application[UUID]):
         if isinstance(factory, SQLiteFactory):
             recorder = SQLiteLedgerRecorder(factory.datastore)
         elif isinstance(factory, PostgresFactory):
-            _prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))
+            prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))
             recorder = PostgresLedgerRecorder(factory.datastore)
         else:
             msg = f"unsupported store {type(factory).__name__}"
