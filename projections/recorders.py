@@ -69,14 +69,19 @@ class ReadModelRecording:
     dialect: Dialect
     read_model: ReadModelWriter
     decode: Decoder | None = None
+    datastore: Any  # SQLiteDatastore or PostgresDatastore: same transaction()
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Cursor]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
 
     # Store-specific pieces.
-
-    def _write_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _read_transaction(self) -> contextlib.AbstractContextManager[Cursor]:
-        raise NotImplementedError
 
     def _lock_for_projection(self, cursor: Cursor) -> None:
         raise NotImplementedError
@@ -137,19 +142,19 @@ class ReadModelRecording:
     def create_tables(self, statements: Sequence[str]) -> None:
         """Creates tables kept beside the log (operators, ...); instances
         starting at once take turns, as they do for the log's own tables."""
-        with self._write_transaction() as cursor:
+        with self.write_transaction() as cursor:
             self._lock_schema(cursor)
             for statement in statements:
                 cursor.execute(statement)
 
     def view_lag(self) -> int:
         """How many recorded events the read model has not applied."""
-        with self._read_transaction() as cursor:
+        with self.read_transaction() as cursor:
             return max(0, self._max_id(cursor) - self.read_model.position(cursor))
 
     def catch_up(self) -> int:
         """Applies what the read model missed; returns the number of events."""
-        with self._write_transaction() as cursor:
+        with self.write_transaction() as cursor:
             self._lock_for_projection(cursor)
             position = self.read_model.position(cursor)
             last = self._max_id(cursor)
@@ -168,12 +173,12 @@ class ReadModelRecording:
         keys_next, audit_next = f"{KEYS_TABLE}_next", f"{AUDIT_TABLE}_next"
         writer = ReadModelWriter(self.dialect, keys_next, audit_next)
         d = self.dialect
-        with self._write_transaction() as cursor:
+        with self.write_transaction() as cursor:
             for table in (keys_next, audit_next):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
             cursor.execute(keys_table_ddl(d, keys_next))
             cursor.execute(audit_table_ddl(d, audit_next))
-        with self._read_transaction() as cursor:
+        with self.read_transaction() as cursor:
             target = self._max_id(cursor)
         decode = self._decoder()
         done = 0
@@ -183,17 +188,17 @@ class ReadModelRecording:
                 # for the write, and on SQLite a write transaction whose first
                 # statement reads could not take the writer lock once another
                 # process had written meanwhile.
-                with self._read_transaction() as cursor:
+                with self.read_transaction() as cursor:
                     stored = self._select_stored(cursor, done, target, REBUILD_BATCH)
                 if not stored:
                     break
                 events = [(number, decode(s)) for number, s in stored]
-                with self._write_transaction() as cursor:
+                with self.write_transaction() as cursor:
                     writer.apply_batch(cursor, events)
                 done = stored[-1][0]
                 if progress:
                     progress(done, target)
-        with self._write_transaction() as cursor:
+        with self.write_transaction() as cursor:
             self._lock_for_projection(cursor)
             last = self._max_id(cursor)
             self._apply_range(cursor, writer, target, last)
@@ -241,16 +246,6 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         self._project(c, list(ids or ()), kwargs.get("projected_events"), stored_events)
         return ids
-
-    @contextlib.contextmanager
-    def _write_transaction(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    @contextlib.contextmanager
-    def _read_transaction(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=False) as cursor:
-            yield cursor
 
     def _lock_for_projection(self, cursor: Cursor) -> None:
         # A write as the first statement takes SQLite's writer lock on the
@@ -329,16 +324,6 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
             ids = [row["notification_id"] for row in curs.fetchall()]
             self._project(curs, ids, kwargs.get("projected_events"), stored_events)
         return ids
-
-    @contextlib.contextmanager
-    def _write_transaction(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=True) as cursor:
-            yield cursor
-
-    @contextlib.contextmanager
-    def _read_transaction(self) -> Iterator[Cursor]:
-        with self.datastore.transaction(commit=False) as cursor:
-            yield cursor
 
     def _lock_for_projection(self, cursor: Cursor) -> None:
         self._lock_table(cursor)  # type: ignore[arg-type]

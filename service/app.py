@@ -42,8 +42,8 @@ def build_services(settings: Settings) -> Services:
     recorder = ledger.ledger_recorder
     operators = OperatorRegistry(
         recorder.dialect,
-        recorder._read_transaction,
-        recorder._write_transaction,
+        recorder.read_transaction,
+        recorder.write_transaction,
         ledger.clock,
     )
     recorder.create_tables([operators_ddl(recorder.dialect)])

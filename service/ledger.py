@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,6 @@ from projections.recorders import (
     ReadModelRecording,
     SQLiteLedgerRecorder,
 )
-from projections.writer import Cursor
 from service.config import APPLICATION_NAME_SETTING
 from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
@@ -87,7 +85,7 @@ class KeyLedger(Application[UUID]):
         self.clock = clock
         super().__init__(env)
         self.read_model = ReadModelQueries(
-            self.ledger_recorder.dialect, self._read_transaction
+            self.ledger_recorder.dialect, self.ledger_recorder.read_transaction
         )
 
     # Wiring.
@@ -117,11 +115,6 @@ class KeyLedger(Application[UUID]):
     def ledger_recorder(self) -> ReadModelRecording:
         assert isinstance(self.recorder, ReadModelRecording)
         return self.recorder
-
-    @contextlib.contextmanager
-    def _read_transaction(self) -> Iterator[Cursor]:
-        with self.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
-            yield cursor
 
     def _record(self, processing_event: Any) -> list[Recording[UUID]]:
         # Hand the domain events to the recorder, which projects them in the

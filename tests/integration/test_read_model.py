@@ -38,7 +38,7 @@ def recorder_of(services: Services) -> ReadModelRecording:
 def snapshot(recorder: ReadModelRecording) -> Snapshot:
     """Both tables' full contents, as sorted lists of rows."""
     tables: Snapshot = {}
-    with recorder._read_transaction() as cursor:
+    with recorder.read_transaction() as cursor:
         for table in (KEYS_TABLE, AUDIT_TABLE):
             cursor.execute(f"SELECT * FROM {recorder.dialect.table(table)}")
             rows = cursor.fetchall()  # type: ignore[attr-defined]
@@ -47,14 +47,14 @@ def snapshot(recorder: ReadModelRecording) -> Snapshot:
 
 
 def event_count(recorder: ReadModelRecording) -> int:
-    with recorder._read_transaction() as cursor:
+    with recorder.read_transaction() as cursor:
         return recorder._max_id(cursor)
 
 
 def fall_behind(recorder: ReadModelRecording) -> None:
     """A store whose read model lost everything: empty tables, position 0."""
     d = recorder.dialect
-    with recorder._write_transaction() as cursor:
+    with recorder.write_transaction() as cursor:
         cursor.execute(f"DELETE FROM {d.table(KEYS_TABLE)}")
         cursor.execute(f"DELETE FROM {d.table(AUDIT_TABLE)}")
         cursor.execute(f"UPDATE {d.table(POSITION_TABLE)} SET position = 0")
