@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 
 from domain import AuditContext, recording_as
-from projections import recorders
-from projections.recorders import ReadModelRecording
+from projections import recording
+from projections.recording import ReadModelRecording
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
 from service.app import Services
 from service.ledger import KeyChanges, KeyLedger
@@ -100,11 +100,11 @@ def varied_lifecycle(ledger: KeyLedger, count: int = KEY_COUNT) -> list[UUID]:
 
 # The default batch folds the whole lifecycle at once; small ones also send
 # updates and deletions of keys created in an earlier batch to stored rows.
-@pytest.mark.parametrize("batch", [recorders.REBUILD_BATCH, 7, 1])
+@pytest.mark.parametrize("batch", [recording.REBUILD_BATCH, 7, 1])
 def test_rebuild_equals_the_live_projection(
     services: Services, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    monkeypatch.setattr(recorders, "REBUILD_BATCH", batch)
+    monkeypatch.setattr(recording, "REBUILD_BATCH", batch)
     varied_lifecycle(services.ledger)
     recorder = recorder_of(services)
     live = snapshot(recorder)
