@@ -79,9 +79,12 @@ def keys_index_ddl(dialect: Dialect, table: str) -> list[str]:
 
 
 def audit_table_ddl(dialect: Dialect, name: str) -> str:
+    # In SQLite only "INTEGER PRIMARY KEY" makes the column the table's own
+    # row id; any other spelling keeps a second index beside the table.
+    id_type = "INTEGER" if dialect.name == "sqlite" else "BIGINT"
     return (
         f"CREATE TABLE IF NOT EXISTS {dialect.table(name)} ("
-        "notification_id BIGINT PRIMARY KEY, "
+        f"notification_id {id_type} PRIMARY KEY, "
         "key_id TEXT NOT NULL, "
         "version BIGINT NOT NULL, "
         "type TEXT NOT NULL, "
