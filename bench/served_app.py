@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -80,7 +80,13 @@ def start(target: Target, config: Path, log: Path, timeout: float = 60.0) -> Non
     raise RuntimeError(f"{target.name}: gunicorn did not answer within {timeout}s")
 
 
-def stop(target: Target) -> None:
+class Served(Protocol):
+    """Anything started with a gunicorn process of its own."""
+
+    process: subprocess.Popen[bytes] | None
+
+
+def stop(target: Served) -> None:
     if target.process is not None and target.process.poll() is None:
         os.killpg(target.process.pid, signal.SIGTERM)
         try:

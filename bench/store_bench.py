@@ -17,8 +17,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +32,7 @@ from typing import Any
 
 import psycopg
 from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, fill_store, open_store
+from served_app import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -61,12 +60,6 @@ class Store:
     first_credential: str = ""
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def basic_header(dev_key: str, dev_secret: str) -> str:
@@ -138,16 +131,6 @@ def serve(store: Store, log: Path, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.1)  # a process starting: bounded by the deadline
     raise RuntimeError(f"{store.name}: gunicorn not healthy within {timeout}s")
-
-
-def stop(store: Store) -> None:
-    if store.process is not None and store.process.poll() is None:
-        os.killpg(store.process.pid, signal.SIGTERM)
-        try:
-            store.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(store.process.pid, signal.SIGKILL)
-            store.process.wait(timeout=5)
 
 
 def check_answers(store: Store) -> None:
