@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy bench/*.py
 
 check: lint typecheck test
 
