@@ -12,10 +12,17 @@ from uuid import UUID
 import pytest
 
 from domain import ApiKey, AuditContext, recording_as
+from service import ledger as ledger_module
 from service.api.presenters import view_of
 from service.app import Services, build_services
 from service.config import load_settings
-from service.ledger import KeyChanges, KeyLedger, KeyNotFound, VersionMismatch
+from service.ledger import (
+    KeyBusy,
+    KeyChanges,
+    KeyLedger,
+    KeyNotFound,
+    VersionMismatch,
+)
 
 ALICE = AuditContext("alice", "192.0.2.10", "req-1")
 NEXT_YEAR = datetime.now(UTC).replace(microsecond=0) + timedelta(days=365)
@@ -190,6 +197,25 @@ def test_concurrent_changes_with_the_same_version_one_wins(
     assert refused.value.current == 2
     stored = second_ledger.get_key(key.id)
     assert (stored.description, stored.version) == ("B wins", 2)
+
+
+def test_a_change_that_loses_every_race_is_refused_as_busy(
+    ledger: KeyLedger, second_ledger: KeyLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ledger_module, "MAX_CHANGE_ATTEMPTS", 1)
+    key = new_key(ledger)
+    interleave(
+        ledger,
+        lambda: second_ledger.update_key(key.id, change(description="from B")),
+    )
+    with pytest.raises(KeyBusy):
+        ledger.update_key(key.id, change(permissions=["verify"]))
+    stored = second_ledger.get_key(key.id)
+    assert (stored.description, stored.permissions, stored.version) == (
+        "from B",
+        ("send",),
+        2,
+    )
 
 
 def test_the_second_ledger_sees_the_first_ledgers_changes_at_once(
