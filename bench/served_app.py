@@ -117,6 +117,41 @@ def server_cpu_seconds(target: Target) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class WrkReport:
+    requests_per_s: float
+    requests: int
+    latency_ms: dict[str, float]  # percentile ("50", "75", "90", "99") -> ms
+    non_2xx: int
+    socket_errors: str
+
+
+def wrk(command: list[str], env: dict[str, str], seconds: float) -> WrkReport:
+    """Runs wrk (with --latency) and reads its report."""
+    out = subprocess.run(
+        command,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    latency = {p: float(v) * UNIT_MS[u] for p, v, u in LATENCY.findall(out)}
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if rps is None or total is None or set(latency) != {"50", "75", "90", "99"}:
+        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    return WrkReport(
+        requests_per_s=float(rps.group(1)),
+        requests=int(total.group(1)),
+        latency_ms=latency,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=errors.group(1) if errors else "none",
+    )
+
+
 def run_wrk(
     target: Target, credentials: Path, args: argparse.Namespace, seconds: float
 ) -> dict[str, Any]:
@@ -129,31 +164,18 @@ def run_wrk(
     ]
     env = {**os.environ, "KEYLEDGER_BENCH_CREDENTIALS": str(credentials)}
     cpu_before = server_cpu_seconds(target)
-    out = subprocess.run(
-        command,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
+    report = wrk(command, env, seconds)
     cpu = server_cpu_seconds(target) - cpu_before
-    latency = {p: float(v) * UNIT_MS[u] for p, v, u in LATENCY.findall(out)}
-    errors = re.search(r"Socket errors: (.*)", out)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if rps is None or total is None:
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    latency = report.latency_ms
     return {
-        "requests_per_s": float(rps.group(1)),
-        "requests": int(total.group(1)),
-        "server_cpu_ms_per_request": round(cpu * 1000 / int(total.group(1)), 4),
+        "requests_per_s": report.requests_per_s,
+        "requests": report.requests,
+        "server_cpu_ms_per_request": round(cpu * 1000 / report.requests, 4),
         "p50_ms": round(latency["50"], 3),
         "p90_ms": round(latency["90"], 3),
         "p99_ms": round(latency["99"], 3),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": errors.group(1) if errors else "none",
+        "non_2xx": report.non_2xx,
+        "socket_errors": report.socket_errors,
         # Other processes on the machine skew a run; this says how busy it was.
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

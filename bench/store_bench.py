@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ from typing import Any
 
 import psycopg
 from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, fill_store, open_store
-from served_app import free_port, stop
+from served_app import free_port, stop, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -41,8 +40,6 @@ WRK_THREADS = 2
 AUTH_CONNECTIONS = 32
 CREATE_CONNECTIONS = 8
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 # wrk script for POST /v1/keys: the same small key, every time.
 CREATE_LUA = """\
 wrk.method = "POST"
@@ -167,28 +164,14 @@ def run_wrk(
         "KEYLEDGER_BENCH_CREDENTIALS": str(store.credentials),
         "KEYLEDGER_BENCH_TOKEN": BOOTSTRAP_TOKEN,
     }
-    out = subprocess.run(
-        command,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    latency = {p: float(v) * UNIT_MS[u] for p, v, u in LATENCY.findall(out)}
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    if rps is None or total is None or set(latency) != {"50", "99"}:
-        raise RuntimeError(f"cannot read wrk's output:\n{out}")
+    report = wrk(command, env, seconds)
     return {
-        "per_s": float(rps.group(1)),
-        "requests": int(total.group(1)),
-        "p50_ms": round(latency["50"], 3),
-        "p99_ms": round(latency["99"], 3),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": errors.group(1) if errors else "none",
+        "per_s": report.requests_per_s,
+        "requests": report.requests,
+        "p50_ms": round(report.latency_ms["50"], 3),
+        "p99_ms": round(report.latency_ms["99"], 3),
+        "non_2xx": report.non_2xx,
+        "socket_errors": report.socket_errors,
     }
 
 
