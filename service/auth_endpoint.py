@@ -73,23 +73,23 @@ class AuthEndpoint:
         self, environ: dict[str, Any]
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
         if environ.get("REQUEST_METHOD") != "POST":
-            return 405, _error(405, "use POST"), [("Allow", "POST")]
+            return 405, _error("use POST"), [("Allow", "POST")]
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            return 415, _error(415, "the request body must be JSON"), []
+            return 415, _error("the request body must be JSON"), []
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
-            return 413, _error(413, f"the body must be at most {MAX_BODY} bytes"), []
+            return 413, _error(f"the body must be at most {MAX_BODY} bytes"), []
         raw = environ["wsgi.input"].read(length) if length else b""
         try:
             # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
             # byte that is not UTF-8 is a ValueError like bad JSON.
             payload = _DECODER.decode(raw.decode("utf-8-sig"))
         except ValueError:
-            return 400, _error(400, "the request body is not valid JSON"), []
+            return 400, _error("the request body is not valid JSON"), []
         try:
             api, client_ip = parse_auth_request(payload)
         except AuthRequestInvalid as invalid:
@@ -115,7 +115,7 @@ class AuthEndpoint:
             logger.warning("auth store unavailable: %s", error)
             return (
                 503,
-                _error(503, "the key store is unavailable; retry shortly"),
+                _error("the key store is unavailable; retry shortly"),
                 [("Retry-After", "1")],
             )
         return decision.status, _decision_body(decision), _challenge(decision)
@@ -159,5 +159,5 @@ def _challenge(decision: AuthDecision) -> list[tuple[str, str]]:
     return []
 
 
-def _error(code: int, message: str) -> bytes:
+def _error(message: str) -> bytes:
     return _dump({"allowed": False, "message": message})
