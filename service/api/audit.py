@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -69,7 +70,7 @@ def _selection(args: dict[str, Any]) -> AuditFilter:
 @blp.route("/v1/audit")
 class AuditFeed(MethodView):
     @requires(*READERS)
-    @blp.arguments(AuditFeedArgsSchema, location="query")
+    @blp.arguments(AuditFeedArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, AuditPageSchema)
     @blp.doc(responses={200: {"content": EXPORT_CONTENT}})
     def get(self, args: dict[str, Any]) -> Any:

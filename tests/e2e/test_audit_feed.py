@@ -217,6 +217,7 @@ KEY_LIST_CURSOR = _cursor("1700000000000000:5b0f6c1e-2d0a-4b7e-9a55-0d3c2f1e9b10
         ("since=2027-01-31T00:00:00Z&until=2027-01-30T00:00:00Z", "until"),
         ("format=xml", "format"),
         ("format=csv&limit=0", "limit"),
+        ("acter=alice", "acter"),  # a typo is refused, not ignored
     ],
 )
 def test_invalid_query_parameters_are_422_naming_the_field(
