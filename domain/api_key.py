@@ -14,9 +14,10 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.audit import current_audit
-from domain.errors import InvalidValue, KeyDeleted
+from domain.errors import InvalidValue, KeyDeleted, KeyNotDeleted
 from domain.values import (
     KeyStatus,
+    grace_ends_at,
     is_expired,
     parse_description,
     parse_expiry,
@@ -97,6 +98,44 @@ class ApiKey(Aggregate):
         def apply(self, key: ApiKey) -> None:
             key.secret_hash = self.secret_hash
             key.sealed_secret = self.sealed_secret
+            key.end_grace()
+
+    class SecretRolled(Event):
+        """A new secret; the one it replaces keeps working until
+        ``previous_secret_expires_at``. Any earlier previous secret stops."""
+
+        secret_hash: str
+        sealed_secret: str
+        previous_secret_hash: str
+        previous_sealed_secret: str
+        previous_secret_expires_at: datetime
+        # What the key showed before, so the audit trail can say from -> to.
+        earlier_previous_secret_expires_at: datetime | None
+
+        def apply(self, key: ApiKey) -> None:
+            key.secret_hash = self.secret_hash
+            key.sealed_secret = self.sealed_secret
+            key.previous_secret_hash = self.previous_secret_hash
+            key.previous_sealed_secret = self.previous_sealed_secret
+            key.previous_secret_expires_at = self.previous_secret_expires_at
+
+    class Restored(Event):
+        """A deleted key back, disabled. Carries the settings it returns
+        with, so that a read model can re-insert the key from this event
+        alone."""
+
+        dev_key: str
+        description: str
+        expires_at: datetime | None
+        ip_whitelist: list[str]
+        permissions: list[str]
+        secret_hash: str
+        created_at: datetime
+
+        def apply(self, key: ApiKey) -> None:
+            key.deleted = False
+            key.enabled = False
+            key.end_grace()
 
     class SecretRevealed(Event):
         pass
@@ -133,6 +172,9 @@ class ApiKey(Aggregate):
         self.sealed_secret = sealed_secret
         self.enabled = True
         self.deleted = False
+        self.previous_secret_hash: str | None = None
+        self.previous_sealed_secret: str | None = None
+        self.previous_secret_expires_at: datetime | None = None
 
     @classmethod
     def create(
@@ -221,6 +263,46 @@ class ApiKey(Aggregate):
             self.SecretReset, secret_hash=secret_hash, sealed_secret=sealed_secret
         )
 
+    def roll_secret(
+        self,
+        *,
+        secret_hash: str,
+        sealed_secret: str,
+        grace_seconds: object,
+        now: datetime,
+    ) -> None:
+        """A new secret, the current one kept valid for ``grace_seconds``.
+
+        Two secrets at most: a previous secret still in its grace is
+        replaced by the one rolled away now, and stops working at once.
+        """
+        self._check_not_deleted()
+        self._trigger(
+            self.SecretRolled,
+            secret_hash=secret_hash,
+            sealed_secret=sealed_secret,
+            previous_secret_hash=self.secret_hash,
+            previous_sealed_secret=self.sealed_secret,
+            previous_secret_expires_at=grace_ends_at(grace_seconds, now),
+            earlier_previous_secret_expires_at=self.previous_secret_expires_at,
+        )
+
+    def restore(self) -> None:
+        """Brings a deleted key back, disabled, with its id, DevKey, secret
+        and settings; nothing is let in until an operator enables it."""
+        if not self.deleted:
+            raise KeyNotDeleted
+        self._trigger(
+            self.Restored,
+            dev_key=self.dev_key,
+            description=self.description,
+            expires_at=self.expires_at,
+            ip_whitelist=list(self.ip_whitelist),
+            permissions=list(self.permissions),
+            secret_hash=self.secret_hash,
+            created_at=self.created_on,
+        )
+
     def reveal_secret(self) -> str:
         """Records that the secret was shown; returns the sealed secret."""
         self._check_not_deleted()
@@ -247,6 +329,11 @@ class ApiKey(Aggregate):
 
     # Queries.
 
+    def previous_secret_valid(self, now: datetime) -> bool:
+        """Whether the rolled-away secret still works at ``now``."""
+        expires_at = self.previous_secret_expires_at
+        return expires_at is not None and now < expires_at
+
     def status(self, now: datetime) -> KeyStatus:
         if not self.enabled:
             return KeyStatus.DISABLED
@@ -255,6 +342,12 @@ class ApiKey(Aggregate):
         return KeyStatus.ENABLED
 
     # Guards and plumbing.
+
+    def end_grace(self) -> None:
+        """Forgets the rolled-away secret (called by events' ``apply``)."""
+        self.previous_secret_hash = None
+        self.previous_sealed_secret = None
+        self.previous_secret_expires_at = None
 
     def _check_not_deleted(self) -> None:
         if self.deleted:
@@ -280,6 +373,8 @@ EVENT_TYPE_NAMES: dict[type[ApiKey.Event], str] = {
     ApiKey.PermissionsChanged: "permissions_changed",
     ApiKey.SecretReset: "secret_reset",
     ApiKey.SecretRevealed: "secret_revealed",
+    ApiKey.SecretRolled: "secret_rolled",
+    ApiKey.Restored: "restored",
     ApiKey.Disabled: "disabled",
     ApiKey.Enabled: "enabled",
     ApiKey.Deleted: "deleted",

@@ -23,6 +23,13 @@ class KeyDeleted(DomainError):
         super().__init__("the key was deleted")
 
 
+class KeyNotDeleted(DomainError):
+    """Only a deleted key can be restored."""
+
+    def __init__(self) -> None:
+        super().__init__("the key is not deleted; only a deleted key can be restored")
+
+
 class MissingActor(DomainError):
     """An event was about to be recorded without saying who caused it."""
 

@@ -11,12 +11,14 @@ import enum
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
 from domain.errors import InvalidValue
 
 DESCRIPTION_MAX_LENGTH: Final = 255
+# A rolled-away secret keeps working for at most 30 days.
+GRACE_SECONDS_MAX: Final = 30 * 86_400
 IP_WHITELIST_MAX_ENTRIES: Final = 1000
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -167,6 +169,20 @@ def _parse_expiry_text(text: str) -> datetime:
 
 def _end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def grace_ends_at(grace_seconds: object, now: datetime) -> datetime:
+    """When a rolled-away secret stops working: ``grace_seconds`` after the
+    whole second of ``now``, so that 0 ends it at once and the end is a
+    whole second that every worker compares the same way."""
+    if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, int):
+        raise InvalidValue("grace_seconds", "must be a whole number of seconds")
+    if not 0 <= grace_seconds <= GRACE_SECONDS_MAX:
+        raise InvalidValue(
+            "grace_seconds", f"must be between 0 and {GRACE_SECONDS_MAX} inclusive"
+        )
+    start = now.astimezone(UTC).replace(microsecond=0)
+    return start + timedelta(seconds=grace_seconds)
 
 
 def is_expired(expires_at: datetime | None, now: datetime) -> bool:

@@ -602,10 +602,14 @@ def _every_command(key: ApiKey, now: datetime) -> None:
     key.change_ip_whitelist(["2001:db8::/32"])
     key.change_permissions(["send", "verify"])
     key.reset_secret(secret_hash="hash-2", sealed_secret="sealed-2")
+    key.roll_secret(
+        secret_hash="hash-3", sealed_secret="sealed-3", grace_seconds=60, now=now
+    )
     key.reveal_secret()
     key.disable()
     key.enable()
     key.delete()
+    key.restore()
 
 
 def test_every_event_carries_the_audit_context(
@@ -614,7 +618,7 @@ def test_every_event_carries_the_audit_context(
     new_key = make_key(**INITIAL)
     _every_command(new_key, now)
     events = new_key.collect_events()
-    assert len(events) == 10
+    assert len(events) == 12
     for event in events:
         assert (event.actor, event.source_ip, event.request_id) == (
             ACTOR.actor,
@@ -943,6 +947,8 @@ def test_event_type_names_are_the_contract_names() -> None:
             "disabled",
             "enabled",
             "deleted",
+            "secret_rolled",
+            "restored",
         ]
     )
 
