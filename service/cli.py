@@ -20,6 +20,7 @@ from service.api.errors import ApiError
 from service.api.presenters import parse_time
 from service.app import Services, build_services
 from service.audit_export import EXPORT_FORMATS, export
+from service.cli_secrets import add_secrets_commands
 from service.config import ConfigurationError, encode_key, load_settings
 from service.operators import OperatorError
 from service.sealing import new_master_key
@@ -171,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     export_audit.add_argument("--until", type=_time_argument("until"), help="RFC 3339")
     export_audit.add_argument("--output", help="file to write (default: stdout)")
     export_audit.set_defaults(run=cmd_audit_export)
+    add_secrets_commands(commands)
     return root
 
 

@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from domain.secret_format import ALPHABET, RANDOM_LENGTH, dev_secret_from
+
 MASTER_KEY_BYTES = 32
-DEV_SECRET_BYTES = 32  # 256 bits
 DEV_KEY_BYTES = 18  # 144 bits, 24 URL-safe characters
 _NONCE_BYTES = 12
 
@@ -39,7 +40,9 @@ def new_dev_key() -> str:
 
 
 def new_dev_secret() -> str:
-    return secrets.token_urlsafe(DEV_SECRET_BYTES)
+    """A prefixed, checksummed secret (see ``domain.secret_format``)."""
+    random_text = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return dev_secret_from(random_text)
 
 
 def new_master_key() -> bytes:
