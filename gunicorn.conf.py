@@ -32,3 +32,11 @@ def on_starting(server: Any) -> None:
         announce_bootstrap(services)
     finally:
         services.close()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Writes the worker's last usage counts before it goes (also on SIGTERM,
+    which gunicorn turns into a graceful stop)."""
+    from service.usage import stop_all_flushers
+
+    stop_all_flushers()

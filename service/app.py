@@ -20,6 +20,8 @@ from service.bootstrap import build_authorizer, build_ledger
 from service.config import Settings, load_settings
 from service.ledger import KeyLedger
 from service.operators import OperatorRegistry, operators_ddl
+from service.usage import UsageCounter, UsageFlusher
+from service.usage_store import UsageStore, usage_ddl
 
 access_log = logging.getLogger("keyledger.access")
 
@@ -32,8 +34,11 @@ class Services:
     ledger: KeyLedger
     operators: OperatorRegistry
     authorizer: Authorizer
+    usage: UsageStore
+    usage_flusher: UsageFlusher
 
     def close(self) -> None:
+        self.usage_flusher.stop()
         self.ledger.close()
 
 
@@ -46,13 +51,25 @@ def build_services(settings: Settings) -> Services:
         recorder.write_transaction,
         ledger.clock,
     )
-    recorder.create_tables([operators_ddl(recorder.dialect)])
+    usage = UsageStore(
+        recorder.dialect, recorder.read_transaction, recorder.write_transaction
+    )
+    recorder.create_tables(
+        [operators_ddl(recorder.dialect), *usage_ddl(recorder.dialect)]
+    )
     recorder.catch_up()
+    counter = UsageCounter()
     return Services(
         settings=settings,
         ledger=ledger,
         operators=operators,
-        authorizer=build_authorizer(settings, ledger),
+        authorizer=build_authorizer(
+            settings, ledger, counter if settings.usage_counting == "on" else None
+        ),
+        usage=usage,
+        usage_flusher=UsageFlusher(
+            counter, usage.add, float(settings.usage_flush_seconds)
+        ),
     )
 
 
@@ -104,6 +121,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_health(app, services)
     _require_json_bodies(app)
 
+    # Counting starts in the serving process only (gunicorn: after fork).
+    services.usage_flusher.start()
     app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

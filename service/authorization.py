@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from domain.values import IpAddress, Permission, expired_at_epoch, ip_allowed
 from projections.credentials import Credentials
 from service.sealing import SecretSealer
+from service.usage import ALLOWED, UsageCounter
 
 APIS = frozenset(p.value for p in Permission)
 
@@ -75,10 +76,12 @@ class Authorizer:
         lookup: Callable[[str], Credentials | None],
         sealer: SecretSealer,
         clock: Callable[[], float] = time.time,
+        usage: UsageCounter | None = None,
     ) -> None:
         self.lookup = lookup
         self.sealer = sealer
         self.clock = clock
+        self.usage = usage
 
     def decide(
         self, dev_key: str, dev_secret: str, api: str, client_ip: str | IpAddress
@@ -86,13 +89,25 @@ class Authorizer:
         credentials = self.lookup(dev_key) if dev_key else None
         expected = credentials.secret_hash if credentials else _DECOY_HASH
         if not self.sealer.matches(dev_secret, expected) or credentials is None:
+            # Not counted per key: a wrong secret says nothing about who called.
             return DENY_CREDENTIALS
-        if not credentials.enabled:
-            return AuthDecision(False, "key_disabled", credentials)
-        if expired_at_epoch(credentials.expires_at, self.clock()):
-            return AuthDecision(False, "key_expired", credentials)
-        if not ip_allowed(credentials.networks, client_ip):
-            return AuthDecision(False, "ip_not_allowed", credentials)
-        if api not in credentials.permissions:
-            return AuthDecision(False, "permission_denied", credentials)
-        return AuthDecision(True, None, credentials)
+        now = self.clock()
+        decision = _decision(credentials, now, api, client_ip)
+        if self.usage is not None:
+            self.usage.count(credentials.key_id, decision.reason or ALLOWED, now)
+        return decision
+
+
+def _decision(
+    credentials: Credentials, now: float, api: str, client_ip: str | IpAddress
+) -> AuthDecision:
+    """The checks after the credentials, in the contract's order."""
+    if not credentials.enabled:
+        return AuthDecision(False, "key_disabled", credentials)
+    if expired_at_epoch(credentials.expires_at, now):
+        return AuthDecision(False, "key_expired", credentials)
+    if not ip_allowed(credentials.networks, client_ip):
+        return AuthDecision(False, "ip_not_allowed", credentials)
+    if api not in credentials.permissions:
+        return AuthDecision(False, "permission_denied", credentials)
+    return AuthDecision(True, None, credentials)

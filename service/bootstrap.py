@@ -17,6 +17,7 @@ from service.config import (
 )
 from service.ledger import KeyLedger
 from service.sealing import SecretSealer
+from service.usage import UsageCounter
 
 
 def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger:
@@ -30,10 +31,12 @@ def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger
     return KeyLedger(env, sealer)
 
 
-def build_authorizer(settings: Settings, ledger: KeyLedger) -> Authorizer:
+def build_authorizer(
+    settings: Settings, ledger: KeyLedger, usage: UsageCounter | None = None
+) -> Authorizer:
     store = parse_store(settings)
     lookup = CredentialsLookup(ledger.ledger_recorder.dialect, _connector(store))
-    return Authorizer(lookup, ledger.sealer)
+    return Authorizer(lookup, ledger.sealer, usage=usage)
 
 
 def _connector(store: Store):  # type: ignore[no-untyped-def]

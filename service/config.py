@@ -50,6 +50,10 @@ class Settings:
     postgres_pool_size: int = 2
     postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000
+    # Auth decisions are counted in memory and written this often (seconds).
+    usage_flush_seconds: int = 5
+    # "off" only to measure what counting costs (bench/): no usage, no last use.
+    usage_counting: str = "on"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -63,12 +67,15 @@ _ENVIRONMENT = {
     "postgres_pool_size": "KEYLEDGER_POSTGRES_POOL_SIZE",
     "postgres_max_overflow": "KEYLEDGER_POSTGRES_MAX_OVERFLOW",
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
+    "usage_flush_seconds": "KEYLEDGER_USAGE_FLUSH_SECONDS",
+    "usage_counting": "KEYLEDGER_USAGE_COUNTING",
 }
 _INTEGERS = {
     "trusted_proxy_hops",
     "postgres_pool_size",
     "postgres_max_overflow",
     "aggregate_cache_size",
+    "usage_flush_seconds",
 }
 
 
@@ -86,7 +93,18 @@ def load_settings(
         if name not in _ENVIRONMENT:
             raise ConfigurationError(f"unknown setting {name!r}")
         values[name] = value
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _check_usage_settings(settings)
+    return settings
+
+
+def _check_usage_settings(settings: Settings) -> None:
+    if not 1 <= settings.usage_flush_seconds <= 10:
+        raise ConfigurationError(
+            "KEYLEDGER_USAGE_FLUSH_SECONDS must be between 1 and 10"
+        )
+    if settings.usage_counting not in ("on", "off"):
+        raise ConfigurationError("KEYLEDGER_USAGE_COUNTING must be 'on' or 'off'")
 
 
 def _integer(variable: str, raw: str) -> int:
