@@ -120,3 +120,17 @@ def indexed_secret(row: Any) -> IndexedSecret:
         issued_at=from_micros(int(row["issued_at"])),
         retired_at=None if retired is None else from_micros(int(retired)),
     )
+
+
+class SecretIndexQueries:
+    def __init__(self, dialect: Dialect, name: str = SECRET_INDEX_TABLE) -> None:
+        self._select = dialect.sql(
+            "SELECT key_id, dev_key, rotation, issued_at, retired_at "
+            f"FROM {dialect.table(name)} WHERE secret_hash = ?"
+        )
+
+    def find(self, cursor: Cursor, secret_hash: str) -> IndexedSecret | None:
+        """The secret with this keyed hash: one primary-key read."""
+        cursor.execute(self._select, (secret_hash,))
+        row = cursor.fetchone()
+        return None if row is None else indexed_secret(row)

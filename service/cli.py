@@ -20,6 +20,7 @@ from service.api.errors import ApiError
 from service.api.presenters import parse_time
 from service.app import Services, build_services
 from service.audit_export import EXPORT_FORMATS, export
+from service.cli_key_lifecycle import add_key_lifecycle_commands
 from service.cli_secrets import add_secrets_commands
 from service.config import ConfigurationError, encode_key, load_settings
 from service.operators import OperatorError
@@ -173,6 +174,8 @@ def parser() -> argparse.ArgumentParser:
     export_audit.add_argument("--output", help="file to write (default: stdout)")
     export_audit.set_defaults(run=cmd_audit_export)
     add_secrets_commands(commands)
+    keys = commands.add_parser("keys", help="change keys from the shell")
+    add_key_lifecycle_commands(keys.add_subparsers(dest="action", required=True))
     return root
 
 

@@ -183,6 +183,27 @@ class KeyLedger(Application[UUID]):
 
         return IssuedSecret(self._change(key_id, expected_version, reset), dev_secret)
 
+    def roll_secret(
+        self, key_id: UUID, grace_seconds: object, expected_version: int | None = None
+    ) -> IssuedSecret:
+        dev_secret = new_dev_secret()
+
+        def roll(key: ApiKey) -> None:
+            key.roll_secret(
+                secret_hash=self.sealer.secret_hash(dev_secret),
+                sealed_secret=self.sealer.seal(dev_secret, key.dev_key),
+                grace_seconds=grace_seconds,
+                now=self.clock(),
+            )
+
+        return IssuedSecret(self._change(key_id, expected_version, roll), dev_secret)
+
+    def restore_key(self, key_id: UUID, expected_version: int | None = None) -> ApiKey:
+        """Brings a deleted key back, disabled (KeyNotDeleted if it is not)."""
+        return self._change(
+            key_id, expected_version, ApiKey.restore, include_deleted=True
+        )
+
     def reveal_secret(self, key_id: UUID) -> IssuedSecret:
         sealed: list[str] = []
         key = self._change(key_id, None, lambda k: sealed.append(k.reveal_secret()))
@@ -202,11 +223,13 @@ class KeyLedger(Application[UUID]):
         key_id: UUID,
         expected_version: int | None,
         change: Callable[[ApiKey], object],
+        *,
+        include_deleted: bool = False,
     ) -> ApiKey:
         """Loads, changes and saves a key; retries on a concurrent write
         unless the caller pinned the version it saw."""
         for _ in range(MAX_CHANGE_ATTEMPTS):
-            key = self.get_key(key_id)
+            key = self._load(key_id, include_deleted=include_deleted)
             if expected_version is not None and key.version != expected_version:
                 raise VersionMismatch(key.version)
             change(key)
@@ -222,11 +245,16 @@ class KeyLedger(Application[UUID]):
     # Queries.
 
     def get_key(self, key_id: UUID, version: int | None = None) -> ApiKey:
+        return self._load(key_id, version)
+
+    def _load(
+        self, key_id: UUID, version: int | None = None, *, include_deleted: bool = False
+    ) -> ApiKey:
         try:
             key: object = self.repository.get(key_id, version=version)
         except AggregateNotFoundError:
             raise KeyNotFound from None
-        if not isinstance(key, ApiKey) or key.deleted:
+        if not isinstance(key, ApiKey) or (key.deleted and not include_deleted):
             raise KeyNotFound
         return key
 

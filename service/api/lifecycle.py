@@ -1,0 +1,130 @@
+"""Roll, restore, usage and leaked-secret lookup (docs/lifecycle.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import marshmallow as ma
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service.api.context import ADMIN, READERS, requires
+from service.api.errors import ApiError
+from service.api.keys import expected_version, key_id_from
+from service.api.lifecycle_schemas import (
+    RollSecretSchema,
+    SecretLookupBodySchema,
+    SecretLookupSchema,
+    UsageArgsSchema,
+    UsageSchema,
+)
+from service.api.presenters import etag, key_body, parse_time, rfc3339, view_of
+from service.api.schemas import KeySchema, KeyWithSecretSchema
+from service.usage_report import MAX_RANGE, bucket_starts, usage_items
+
+keys_blp = Blueprint(
+    "key_lifecycle",
+    __name__,
+    url_prefix="/v1/keys",
+    description="Roll a secret with a grace period, restore a deleted key, usage.",
+)
+secrets_blp = Blueprint(
+    "secrets",
+    __name__,
+    url_prefix="/v1/secrets",
+    description="Find the key a leaked DevSecret belongs to.",
+)
+
+
+def _services() -> Any:
+    return current_app.extensions["keyledger"]
+
+
+def _answer(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    return body, 200, {"ETag": etag(int(body["version"]))}
+
+
+@keys_blp.route("/<key_id>/roll-secret")
+class RollSecret(MethodView):
+    @requires(*ADMIN)
+    @keys_blp.arguments(RollSecretSchema)
+    @keys_blp.response(200, KeyWithSecretSchema)
+    def post(self, body: dict[str, Any], key_id: str) -> Any:
+        """Draw a new DevSecret; the old one keeps working for grace_seconds."""
+        services = _services()
+        issued = services.ledger.roll_secret(
+            key_id_from(key_id), body["grace_seconds"], expected_version()
+        )
+        answer = key_body(view_of(issued.key), services.ledger.clock())
+        answer["dev_secret"] = issued.dev_secret
+        return _answer(answer)
+
+
+@keys_blp.route("/<key_id>/restore")
+class Restore(MethodView):
+    @requires(*ADMIN)
+    @keys_blp.response(200, KeySchema)
+    def post(self, key_id: str) -> Any:
+        """Bring a deleted key back, disabled; 409 when it is not deleted."""
+        services = _services()
+        key = services.ledger.restore_key(key_id_from(key_id), expected_version())
+        return _answer(key_body(view_of(key), services.ledger.clock()))
+
+
+@keys_blp.route("/<key_id>/usage")
+class Usage(MethodView):
+    @requires(*READERS)
+    @keys_blp.arguments(UsageArgsSchema, location="query", unknown=ma.RAISE)
+    @keys_blp.response(200, UsageSchema)
+    def get(self, args: dict[str, Any], key_id: str) -> dict[str, Any]:
+        """Allowed calls and denials by reason, per hour or day."""
+        services = _services()
+        uid = key_id_from(key_id)
+        services.ledger.get_key(uid)  # 404 for an unknown or deleted key
+        bucket = args["bucket"]
+        until = (
+            parse_time("until", args["until"])
+            if "until" in args
+            else services.ledger.clock()
+        )
+        since = (
+            parse_time("since", args["since"])
+            if "since" in args
+            else until - timedelta(days=1)
+        )
+        errors: dict[str, list[str]] = {}
+        if since >= until:
+            errors["since"] = ["must be before until"]
+        elif until - since > MAX_RANGE[bucket]:
+            errors["since"] = [
+                f"the range may span at most {MAX_RANGE[bucket].days} days "
+                f"with bucket={bucket}"
+            ]
+        if errors:
+            raise ApiError(422, f"invalid since: {errors['since'][0]}", errors)
+        starts = bucket_starts(since, until, bucket)
+        rows = services.usage.calls(str(uid), starts[0], until)
+        return {"items": usage_items(rows, starts, bucket)}
+
+
+@secrets_blp.route("/lookup")
+class Lookup(MethodView):
+    @requires(*ADMIN)
+    @secrets_blp.arguments(SecretLookupBodySchema)
+    @secrets_blp.response(200, SecretLookupSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Which key a DevSecret belongs to: current, previous or retired,
+        deleted keys included; 404 when no key ever had it."""
+        found = _services().secret_lookup.find(body["dev_secret"])
+        if found is None:
+            raise ApiError(404, "no key ever had this secret")
+        return {
+            "key_id": str(found.key_id),
+            "dev_key": found.dev_key,
+            "status": found.status,
+            "secret": found.secret,
+            "rotation": found.rotation,
+            "retired_at": rfc3339(found.retired_at),
+        }
