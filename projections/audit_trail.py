@@ -79,6 +79,15 @@ def _changes(event: ApiKey.Event) -> Changes:
                 list(event.previous_permissions), list(event.permissions)
             )
         }
+    if isinstance(event, ApiKey.SecretRolled):
+        return {
+            "previous_secret_expires_at": _change(
+                _time(event.earlier_previous_secret_expires_at),
+                _time(event.previous_secret_expires_at),
+            )
+        }
+    if isinstance(event, ApiKey.Restored):
+        return {"status": _change("deleted", "disabled")}
     if isinstance(event, ApiKey.Disabled):
         return {"status": _change("enabled", "disabled")}
     if isinstance(event, ApiKey.Enabled):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ from domain.values import IpNetwork, networks_of
 from projections.sql import KEYS_TABLE, Dialect
 
 _COLUMNS = (
-    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version"
+    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version, "
+    "previous_secret_hash, previous_secret_expires_at"
 )
 
 
@@ -34,6 +36,17 @@ class Credentials:
     networks: tuple[IpNetwork, ...]
     permissions: tuple[str, ...]
     version: int
+    # A rolled-away secret and the epoch second from which it no longer works.
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: int | None = None
+    # ``expires_at`` as the auth answer shows it, formatted once per version.
+    expires_at_text: str | None = None
+
+
+def _rfc3339(epoch: int | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 class CredentialsUnavailable(Exception):
@@ -61,7 +74,17 @@ class CredentialsLookup:
         row = self._fetch(dev_key)
         if row is None:
             return None
-        key_id, secret_hash, enabled, expires_at, whitelist, permissions, version = row
+        (
+            key_id,
+            secret_hash,
+            enabled,
+            expires_at,
+            whitelist,
+            permissions,
+            version,
+            previous_hash,
+            previous_expires_at,
+        ) = row
         cache_key = (key_id, version)
         credentials = self._parsed.get(cache_key)
         if credentials is None:
@@ -74,6 +97,9 @@ class CredentialsLookup:
                 networks=networks_of(json.loads(whitelist)),
                 permissions=tuple(json.loads(permissions)),
                 version=version,
+                previous_secret_hash=previous_hash,
+                previous_secret_expires_at=previous_expires_at,
+                expires_at_text=_rfc3339(expires_at),
             )
             if len(self._parsed) > 100_000:
                 self._parsed.clear()

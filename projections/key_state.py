@@ -19,6 +19,8 @@ class KeyRow:
     key_id: UUID
     dev_key: str
     secret_hash: str
+    previous_secret_hash: str | None
+    previous_secret_expires_at: datetime | None
     description: str
     expires_at: datetime | None
     ip_whitelist: tuple[str, ...]
@@ -57,12 +59,33 @@ def key_state_change(event: ApiKey.Event) -> KeyStateChange:
                 key_id=event.originator_id,
                 dev_key=event.dev_key,
                 secret_hash=event.secret_hash,
+                previous_secret_hash=None,
+                previous_secret_expires_at=None,
                 description=event.description,
                 expires_at=event.expires_at,
                 ip_whitelist=tuple(event.ip_whitelist),
                 permissions=tuple(event.permissions),
                 enabled=True,
                 created_at=event.timestamp,
+                updated_at=event.timestamp,
+                version=event.originator_version,
+            )
+        )
+    if isinstance(event, ApiKey.Restored):
+        # The row went with the deletion: the event carries all of it.
+        return InsertKey(
+            KeyRow(
+                key_id=event.originator_id,
+                dev_key=event.dev_key,
+                secret_hash=event.secret_hash,
+                previous_secret_hash=None,
+                previous_secret_expires_at=None,
+                description=event.description,
+                expires_at=event.expires_at,
+                ip_whitelist=tuple(event.ip_whitelist),
+                permissions=tuple(event.permissions),
+                enabled=False,
+                created_at=event.created_at,
                 updated_at=event.timestamp,
                 version=event.originator_version,
             )
@@ -87,7 +110,17 @@ def _changed_fields(event: ApiKey.Event) -> dict[str, Any]:
     if isinstance(event, ApiKey.PermissionsChanged):
         return {"permissions": tuple(event.permissions)}
     if isinstance(event, ApiKey.SecretReset):
-        return {"secret_hash": event.secret_hash}
+        return {
+            "secret_hash": event.secret_hash,
+            "previous_secret_hash": None,
+            "previous_secret_expires_at": None,
+        }
+    if isinstance(event, ApiKey.SecretRolled):
+        return {
+            "secret_hash": event.secret_hash,
+            "previous_secret_hash": event.previous_secret_hash,
+            "previous_secret_expires_at": event.previous_secret_expires_at,
+        }
     if isinstance(event, ApiKey.Disabled):
         return {"enabled": False}
     if isinstance(event, ApiKey.Enabled):

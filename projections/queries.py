@@ -38,6 +38,7 @@ class KeyView:
     created_at: datetime
     updated_at: datetime
     version: int
+    previous_secret_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,12 @@ class AuditFilter:
 class KeyFilter:
     status: str | None = None
     text: str | None = None
+    expires_before: datetime | None = None
 
 
 _KEY_COLUMNS = (
     "key_id, dev_key, description, expires_at, ip_whitelist, permissions, "
-    "enabled, created_at, updated_at, version"
+    "enabled, created_at, updated_at, version, previous_secret_expires_at"
 )
 _AUDIT_COLUMNS = (
     "notification_id, key_id, version, type, occurred_at, actor, source_ip, "
@@ -90,6 +92,7 @@ def _key_view(row: Any) -> KeyView:
         created_at=from_micros(row["created_at"]),
         updated_at=from_micros(row["updated_at"]),
         version=int(row["version"]),
+        previous_secret_expires_at=from_seconds(row["previous_secret_expires_at"]),
     )
 
 
@@ -150,6 +153,9 @@ class ReadModelQueries:
         elif selection.status == "expired":
             where.append("enabled = 1 AND expires_at < ?")
             params.append(now_s)
+        if selection.expires_before is not None:
+            where.append("expires_at <= ?")
+            params.append(to_seconds(selection.expires_before))
         if selection.text:
             where.append("lower(description) LIKE ? ESCAPE '\\'")
             params.append(_like_pattern(selection.text))

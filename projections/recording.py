@@ -16,12 +16,15 @@ from eventsourcing.persistence import (
 from domain import ApiKey
 from projections.sql import (
     AUDIT_TABLE,
+    KEYS_ADDED_COLUMNS,
     KEYS_TABLE,
+    SECRET_INDEX_TABLE,
     Dialect,
     audit_index_ddl,
     audit_table_ddl,
     keys_index_ddl,
     keys_table_ddl,
+    secret_index_ddl,
 )
 from projections.writer import Cursor, ReadModelWriter
 
@@ -81,6 +84,17 @@ class ReadModelRecording:
     def _max_id(self, cursor: Cursor) -> int:
         raise NotImplementedError
 
+    def _columns(self, cursor: Cursor, table: str) -> set[str]:
+        if self.dialect.name == "sqlite":
+            cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))
+        else:
+            cursor.execute(
+                "SELECT column_name AS name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                (self.dialect.schema or "public", table),
+            )
+        return {row["name"] for row in cursor.fetchall()}  # type: ignore[attr-defined]
+
     # Shared behaviour.
 
     def _decoder(self) -> Decoder:
@@ -134,6 +148,26 @@ class ReadModelRecording:
             for statement in statements:
                 cursor.execute(statement)
 
+    def upgrade(self) -> bool:
+        """Brings a read model made by an earlier release up to this one:
+        adds the key columns it lacks and fills a new secret index from the
+        log. True when the log was replayed for it."""
+        d = self.dialect
+        keys = d.table(KEYS_TABLE)
+        with self.write_transaction() as cursor:
+            self._lock_for_projection(cursor)
+            present = self._columns(cursor, KEYS_TABLE)
+            for column, kind in KEYS_ADDED_COLUMNS.items():
+                if column not in present:
+                    cursor.execute(f"ALTER TABLE {keys} ADD COLUMN {column} {kind}")
+            index = d.table(SECRET_INDEX_TABLE)
+            cursor.execute(f"SELECT 1 AS found FROM {index} LIMIT 1")
+            if cursor.fetchone() is not None or self.read_model.position(cursor) == 0:
+                return False
+        # Keys exist but their secrets were never indexed: replay the log.
+        self.rebuild()
+        return True
+
     def view_lag(self) -> int:
         """How many recorded events the read model has not applied."""
         with self.read_transaction() as cursor:
@@ -158,13 +192,17 @@ class ReadModelRecording:
         meanwhile, so they never see a half-built model.
         """
         keys_next, audit_next = f"{KEYS_TABLE}_next", f"{AUDIT_TABLE}_next"
-        writer = ReadModelWriter(self.dialect, keys_next, audit_next)
+        index_next = f"{SECRET_INDEX_TABLE}_next"
+        writer = ReadModelWriter(self.dialect, keys_next, audit_next, index_next)
         d = self.dialect
         with self.write_transaction() as cursor:
-            for table in (keys_next, audit_next):
+            for table in (keys_next, audit_next, index_next):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
             cursor.execute(keys_table_ddl(d, keys_next))
             cursor.execute(audit_table_ddl(d, audit_next))
+            # With its index: each new secret's rotation is read from it.
+            for statement in secret_index_ddl(d, index_next):
+                cursor.execute(statement)
         with self.read_transaction() as cursor:
             target = self._max_id(cursor)
         decode = self._decoder()
@@ -192,11 +230,17 @@ class ReadModelRecording:
             for table, next_table in (
                 (KEYS_TABLE, keys_next),
                 (AUDIT_TABLE, audit_next),
+                (SECRET_INDEX_TABLE, index_next),
             ):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
                 cursor.execute(f"ALTER TABLE {d.table(next_table)} RENAME TO {table}")
-            for statement in keys_index_ddl(d, KEYS_TABLE) + audit_index_ddl(
-                d, AUDIT_TABLE
+            # The index built with the next table keeps its name: replace it
+            # with the one under the usual name.
+            cursor.execute(f"DROP INDEX IF EXISTS {d.table(index_next + '_key')}")
+            for statement in (
+                keys_index_ddl(d, KEYS_TABLE)
+                + audit_index_ddl(d, AUDIT_TABLE)
+                + secret_index_ddl(d)
             ):
                 cursor.execute(statement)
             self.read_model.set_position(cursor, last)

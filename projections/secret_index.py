@@ -12,28 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain import ApiKey
-from projections.sql import Dialect, from_micros, to_micros
-from projections.writer import Cursor
+from projections.sql import SECRET_INDEX_TABLE, Dialect, from_micros, to_micros
 
-SECRET_INDEX_TABLE = "keyledger_secret_index"  # noqa: S105 - a table name
-
-
-def secret_index_ddl(dialect: Dialect, name: str = SECRET_INDEX_TABLE) -> list[str]:
-    table = dialect.table(name)
-    return [
-        f"CREATE TABLE IF NOT EXISTS {table} ("
-        "secret_hash TEXT PRIMARY KEY, "
-        "key_id TEXT NOT NULL, "
-        "dev_key TEXT NOT NULL, "
-        "rotation BIGINT NOT NULL, "
-        "issued_at BIGINT NOT NULL, "
-        "retired_at BIGINT)",
-        f"CREATE INDEX IF NOT EXISTS {name}_key ON {table} (key_id, rotation)",
-    ]
+if TYPE_CHECKING:
+    from projections.writer import Cursor
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,17 @@ def keys_table_ddl(dialect: Dialect, name: str) -> str:
         "enabled SMALLINT NOT NULL, "
         "created_at BIGINT NOT NULL, "
         "updated_at BIGINT NOT NULL, "
-        "version BIGINT NOT NULL)"
+        "version BIGINT NOT NULL, "
+        "previous_secret_hash TEXT, "
+        "previous_secret_expires_at BIGINT)"
     )
+
+
+# Columns added after the first release, for stores created before them.
+KEYS_ADDED_COLUMNS = {
+    "previous_secret_hash": "TEXT",
+    "previous_secret_expires_at": "BIGINT",
+}
 
 
 def keys_index_ddl(dialect: Dialect, table: str) -> list[str]:
@@ -75,6 +84,7 @@ def keys_index_ddl(dialect: Dialect, table: str) -> list[str]:
     return [
         f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_dev_key ON {t} (dev_key)",
         f"CREATE INDEX IF NOT EXISTS {table}_newest ON {t} (created_at, key_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_expiry ON {t} (expires_at)",
     ]
 
 
@@ -113,6 +123,23 @@ def position_table_ddl(dialect: Dialect) -> str:
     )
 
 
+SECRET_INDEX_TABLE = "keyledger_secret_index"  # noqa: S105 - a table name
+
+
+def secret_index_ddl(dialect: Dialect, name: str = SECRET_INDEX_TABLE) -> list[str]:
+    table = dialect.table(name)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        "secret_hash TEXT PRIMARY KEY, "
+        "key_id TEXT NOT NULL, "
+        "dev_key TEXT NOT NULL, "
+        "rotation BIGINT NOT NULL, "
+        "issued_at BIGINT NOT NULL, "
+        "retired_at BIGINT)",
+        f"CREATE INDEX IF NOT EXISTS {name}_key ON {table} (key_id, rotation)",
+    ]
+
+
 def read_model_ddl(dialect: Dialect) -> list[str]:
     return [
         keys_table_ddl(dialect, KEYS_TABLE),
@@ -120,4 +147,5 @@ def read_model_ddl(dialect: Dialect) -> list[str]:
         audit_table_ddl(dialect, AUDIT_TABLE),
         *audit_index_ddl(dialect, AUDIT_TABLE),
         position_table_ddl(dialect),
+        *secret_index_ddl(dialect),
     ]

@@ -21,11 +21,13 @@ from projections.key_state import (
     RemoveKey,
     key_state_change,
 )
+from projections.secret_index import SecretIndexWriter
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
     POSITION_TABLE,
     READ_MODEL,
+    SECRET_INDEX_TABLE,
     Dialect,
     to_micros,
     to_seconds,
@@ -46,6 +48,8 @@ _COLUMN_ENCODERS: dict[str, Callable[[Any], Any]] = {
     "ip_whitelist": lambda v: json.dumps(list(v)),
     "permissions": lambda v: json.dumps(list(v)),
     "secret_hash": lambda v: v,
+    "previous_secret_hash": lambda v: v,
+    "previous_secret_expires_at": to_seconds,
     "enabled": lambda v: 1 if v else 0,
 }
 _KEY_COLUMNS = (
@@ -60,6 +64,8 @@ _KEY_COLUMNS = (
     "created_at",
     "updated_at",
     "version",
+    "previous_secret_hash",
+    "previous_secret_expires_at",
 )
 _KEY_INDEX = {column: n for n, column in enumerate(_KEY_COLUMNS)}
 
@@ -78,6 +84,8 @@ def key_row_values(row: KeyRow) -> list[Any]:
         to_micros(row.created_at),
         to_micros(row.updated_at),
         row.version,
+        row.previous_secret_hash,
+        to_seconds(row.previous_secret_expires_at),
     ]
 
 
@@ -104,8 +112,10 @@ class ReadModelWriter:
         dialect: Dialect,
         keys_table: str = KEYS_TABLE,
         audit_table: str = AUDIT_TABLE,
+        secret_index_table: str = SECRET_INDEX_TABLE,
     ) -> None:
         self.dialect = dialect
+        self.secret_index = SecretIndexWriter(dialect, secret_index_table)
         keys = dialect.table(keys_table)
         audit = dialect.table(audit_table)
         positions = dialect.table(POSITION_TABLE)
@@ -146,6 +156,7 @@ class ReadModelWriter:
 
     def apply(self, cursor: Cursor, notification_id: int, event: ApiKey.Event) -> None:
         self._apply_key_state(cursor, key_state_change(event))
+        self.secret_index.apply(cursor, event)
         cursor.execute(self._insert_audit, audit_row_values(notification_id, event))
 
     def apply_all(
@@ -169,6 +180,7 @@ class ReadModelWriter:
         """
         created: dict[UUID, list[Any]] = {}
         for _, event in events:
+            self.secret_index.apply(cursor, event)
             change = key_state_change(event)
             if isinstance(change, InsertKey):
                 created[change.row.key_id] = key_row_values(change.row)

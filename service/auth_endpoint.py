@@ -146,6 +146,7 @@ def _decision_body(decision: AuthDecision) -> bytes:
                 "key_id": decision.credentials.key_id,
                 "dev_key": decision.credentials.dev_key,
                 "permissions": list(decision.credentials.permissions),
+                "expires_at": decision.credentials.expires_at_text,
             }
         )
     if decision.reason == "invalid_credentials":

@@ -8,6 +8,7 @@ secret and deleted key are one answer, so keys cannot be enumerated.
 from __future__ import annotations
 
 import functools
+import hmac
 import ipaddress
 import time
 from collections.abc import Callable
@@ -87,15 +88,40 @@ class Authorizer:
         self, dev_key: str, dev_secret: str, api: str, client_ip: str | IpAddress
     ) -> AuthDecision:
         credentials = self.lookup(dev_key) if dev_key else None
-        expected = credentials.secret_hash if credentials else _DECOY_HASH
-        if not self.sealer.matches(dev_secret, expected) or credentials is None:
-            # Not counted per key: a wrong secret says nothing about who called.
+        if credentials is None:
+            # Unknown DevKey: hash and compare all the same, so the answer
+            # takes as long as for a known one.
+            self._secret_matches(dev_secret, _DECOY_HASH, None, in_grace=False)
             return DENY_CREDENTIALS
         now = self.clock()
+        grace_until = credentials.previous_secret_expires_at
+        if not self._secret_matches(
+            dev_secret,
+            credentials.secret_hash,
+            credentials.previous_secret_hash,
+            in_grace=grace_until is not None and now < grace_until,
+        ):
+            # Not counted per key: a wrong secret says nothing about who called.
+            return DENY_CREDENTIALS
         decision = _decision(credentials, now, api, client_ip)
         if self.usage is not None:
             self.usage.count(credentials.key_id, decision.reason or ALLOWED, now)
         return decision
+
+    def _secret_matches(
+        self,
+        dev_secret: str,
+        current: str,
+        previous: str | None,
+        *,
+        in_grace: bool,
+    ) -> bool:
+        """The current secret, or the previous one before the end of its
+        grace. Both comparisons always run, in constant time."""
+        digest = self.sealer.secret_hash(dev_secret)
+        is_current = hmac.compare_digest(digest, current)
+        is_previous = hmac.compare_digest(digest, previous or _DECOY_HASH)
+        return is_current or (is_previous and in_grace)
 
 
 def _decision(

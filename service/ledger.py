@@ -229,7 +229,11 @@ class KeyLedger(Application[UUID]):
         """Loads, changes and saves a key; retries on a concurrent write
         unless the caller pinned the version it saw."""
         for _ in range(MAX_CHANGE_ATTEMPTS):
-            key = self._load(key_id, include_deleted=include_deleted)
+            key = (
+                self._load(key_id, include_deleted=True)
+                if include_deleted
+                else self.get_key(key_id)
+            )
             if expected_version is not None and key.version != expected_version:
                 raise VersionMismatch(key.version)
             change(key)

@@ -64,6 +64,7 @@ def test_allowed_answer_names_the_key_and_its_permissions(api: ApiClient) -> Non
         "key_id": key["id"],
         "dev_key": key["dev_key"],
         "permissions": ["send", "verify"],
+        "expires_at": None,
     }
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["Cache-Control"] == "no-store"

@@ -28,6 +28,9 @@ TABLES = {
     "keyledger_audit",
     "keyledger_projection",
     "keyledger_operators",
+    "keyledger_secret_index",
+    "keyledger_usage",
+    "keyledger_last_use",
 }
 
 
