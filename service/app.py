@@ -13,13 +13,15 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.api import audit, context, errors, keys
+from projections.secret_index import SecretIndexQueries
+from service.api import audit, context, errors, keys, lifecycle
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
 from service.config import Settings, load_settings
 from service.ledger import KeyLedger
 from service.operators import OperatorRegistry, operators_ddl
+from service.secret_lookup import SecretLookup
 from service.usage import UsageCounter, UsageFlusher
 from service.usage_store import UsageStore, usage_ddl
 
@@ -36,6 +38,7 @@ class Services:
     authorizer: Authorizer
     usage: UsageStore
     usage_flusher: UsageFlusher
+    secret_lookup: SecretLookup
 
     def close(self) -> None:
         self.usage_flusher.stop()
@@ -57,6 +60,7 @@ def build_services(settings: Settings) -> Services:
     recorder.create_tables(
         [operators_ddl(recorder.dialect), *usage_ddl(recorder.dialect)]
     )
+    recorder.upgrade()
     recorder.catch_up()
     counter = UsageCounter()
     return Services(
@@ -69,6 +73,13 @@ def build_services(settings: Settings) -> Services:
         usage=usage,
         usage_flusher=UsageFlusher(
             counter, usage.add, float(settings.usage_flush_seconds)
+        ),
+        secret_lookup=SecretLookup(
+            ledger.sealer,
+            SecretIndexQueries(recorder.dialect),
+            ledger.read_model,
+            recorder.read_transaction,
+            lambda: ledger.clock(),
         ),
     )
 
@@ -115,6 +126,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
+    api.register_blueprint(lifecycle.keys_blp)
+    api.register_blueprint(lifecycle.secrets_blp)
     errors.register_error_handlers(app)
     context.install(app)
     _install_access_log(app)

@@ -17,7 +17,7 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from domain import DomainError, InvalidValue, KeyDeleted
+from domain import DomainError, InvalidValue, KeyDeleted, KeyNotDeleted
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 
 logger = logging.getLogger("keyledger.errors")
@@ -122,6 +122,10 @@ def register_error_handlers(app: Flask) -> None:
             f"If-Match does not match: the key is at version {error.current}",
             headers={"ETag": f'"{error.current}"'},
         )
+
+    @app.errorhandler(KeyNotDeleted)
+    def not_deleted(error: KeyNotDeleted) -> Response:
+        return error_response(409, str(error))
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:

@@ -10,7 +10,7 @@ from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from projections.queries import KeyFilter
+from projections.queries import KeyFilter, KeyView
 from service.api.context import ADMIN, READERS, requires
 from service.api.errors import not_found
 from service.api.presenters import (
@@ -44,6 +44,13 @@ def ledger() -> KeyLedger:
     return current_app.extensions["keyledger"].ledger  # type: ignore[no-any-return]
 
 
+def current_body(view: KeyView) -> dict[str, Any]:
+    """A key as it stands now, with its last use."""
+    usage = current_app.extensions["keyledger"].usage
+    last_used = usage.last_used([str(view.key_id)]).get(str(view.key_id))
+    return key_body(view, ledger().clock(), last_used)
+
+
 def key_id_from(raw: str) -> UUID:
     key_id = parse_uuid(raw)
     if key_id is None:
@@ -62,7 +69,7 @@ def _with_etag(
 
 
 def _issued(issued: IssuedSecret) -> dict[str, Any]:
-    body = key_body(view_of(issued.key), ledger().clock())
+    body = current_body(view_of(issued.key))
     body["dev_secret"] = issued.dev_secret
     return body
 
@@ -77,15 +84,28 @@ class Keys(MethodView):
         after = decode_key_cursor(args["after"]) if "after" in args else None
         limit = args["limit"]
         now = ledger().clock()
+        expires_before = (
+            parse_time("expires_before", args["expires_before"])
+            if "expires_before" in args
+            else None
+        )
         views = ledger().read_model.list_keys(
-            KeyFilter(status=args.get("status"), text=args.get("q")),
+            KeyFilter(
+                status=args.get("status"),
+                text=args.get("q"),
+                expires_before=expires_before,
+            ),
             now=now,
             limit=limit + 1,
             after=after,
         )
         page = views[:limit]
+        usage = current_app.extensions["keyledger"].usage
+        last_used = usage.last_used(str(view.key_id) for view in page)
         return {
-            "items": [key_body(view, now) for view in page],
+            "items": [
+                key_body(view, now, last_used.get(str(view.key_id))) for view in page
+            ],
             "next": encode_key_cursor(page[-1]) if len(views) > limit else None,
         }
 
@@ -113,7 +133,7 @@ class Key(MethodView):
             moment = parse_time("as_of", args["as_of"])
             key = ledger().get_key_as_of(uid, moment)
             return _with_etag(key_body(view_of(key), moment))
-        return _with_etag(key_body(view_of(ledger().get_key(uid)), ledger().clock()))
+        return _with_etag(current_body(view_of(ledger().get_key(uid))))
 
     @requires(*ADMIN)
     @blp.arguments(KeyPatchSchema)
@@ -123,7 +143,7 @@ class Key(MethodView):
         key = ledger().update_key(
             key_id_from(key_id), KeyChanges(dict(body)), expected_version()
         )
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(current_body(view_of(key)))
 
     @requires(*ADMIN)
     @blp.response(204)
@@ -161,7 +181,7 @@ class Disable(MethodView):
     def post(self, key_id: str) -> Any:
         """Disable a key (already disabled: nothing is recorded)."""
         key = ledger().disable_key(key_id_from(key_id), expected_version())
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(current_body(view_of(key)))
 
 
 @blp.route("/<key_id>/enable")
@@ -171,4 +191,4 @@ class Enable(MethodView):
     def post(self, key_id: str) -> Any:
         """Enable a key (already enabled: nothing is recorded)."""
         key = ledger().enable_key(key_id_from(key_id), expected_version())
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(current_body(view_of(key)))

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from service.api.context import ADMIN, READERS, requires
 from service.api.errors import ApiError
-from service.api.keys import expected_version, key_id_from
+from service.api.keys import current_body, expected_version, key_id_from
 from service.api.lifecycle_schemas import (
     RollSecretSchema,
     SecretLookupBodySchema,
@@ -20,7 +20,7 @@ from service.api.lifecycle_schemas import (
     UsageArgsSchema,
     UsageSchema,
 )
-from service.api.presenters import etag, key_body, parse_time, rfc3339, view_of
+from service.api.presenters import etag, parse_time, rfc3339, view_of
 from service.api.schemas import KeySchema, KeyWithSecretSchema
 from service.usage_report import MAX_RANGE, bucket_starts, usage_items
 
@@ -57,7 +57,7 @@ class RollSecret(MethodView):
         issued = services.ledger.roll_secret(
             key_id_from(key_id), body["grace_seconds"], expected_version()
         )
-        answer = key_body(view_of(issued.key), services.ledger.clock())
+        answer = current_body(view_of(issued.key))
         answer["dev_secret"] = issued.dev_secret
         return _answer(answer)
 
@@ -70,7 +70,7 @@ class Restore(MethodView):
         """Bring a deleted key back, disabled; 409 when it is not deleted."""
         services = _services()
         key = services.ledger.restore_key(key_id_from(key_id), expected_version())
-        return _answer(key_body(view_of(key), services.ledger.clock()))
+        return _answer(current_body(view_of(key)))
 
 
 @keys_blp.route("/<key_id>/usage")

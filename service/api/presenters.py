@@ -36,6 +36,7 @@ def view_of(key: ApiKey) -> KeyView:
         created_at=key.created_on,
         updated_at=key.modified_on,
         version=key.version,
+        previous_secret_expires_at=key.previous_secret_expires_at,
     )
 
 
@@ -45,7 +46,9 @@ def status_of(view: KeyView, now: datetime) -> str:
     return "expired" if is_expired(view.expires_at, now) else "enabled"
 
 
-def key_body(view: KeyView, now: datetime) -> dict[str, Any]:
+def key_body(
+    view: KeyView, now: datetime, last_used_at: datetime | None = None
+) -> dict[str, Any]:
     return {
         "id": str(view.key_id),
         "dev_key": view.dev_key,
@@ -57,6 +60,8 @@ def key_body(view: KeyView, now: datetime) -> dict[str, Any]:
         "created_at": rfc3339(view.created_at),
         "updated_at": rfc3339(view.updated_at),
         "version": view.version,
+        "previous_secret_expires_at": rfc3339(view.previous_secret_expires_at),
+        "last_used_at": rfc3339(last_used_at),
     }
 
 

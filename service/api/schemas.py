@@ -70,6 +70,16 @@ class KeySchema(ma.Schema):
     created_at = ma.fields.String()
     updated_at = ma.fields.String()
     version = ma.fields.Integer()
+    previous_secret_expires_at = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "When the secret rolled away stops working; null: none."
+        },
+    )
+    last_used_at = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "Last allowed auth call; may lag up to 60 s."},
+    )
 
 
 class KeyWithSecretSchema(KeySchema):
@@ -91,6 +101,12 @@ class KeyListArgsSchema(ma.Schema):
     )
     limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     after = ma.fields.String(metadata={"description": "Cursor from `next`."})
+    expires_before = ma.fields.String(
+        metadata={
+            "description": "RFC 3339: keys expiring at or before it (never-expiring "
+            "keys excluded)."
+        }
+    )
 
 
 class KeyListSchema(ma.Schema):

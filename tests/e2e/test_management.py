@@ -24,6 +24,8 @@ KEY_FIELDS = {
     "created_at",
     "updated_at",
     "version",
+    "previous_secret_expires_at",
+    "last_used_at",
 }
 
 
