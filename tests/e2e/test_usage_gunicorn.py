@@ -73,6 +73,17 @@ def wait_for_counts(
         time.sleep(0.2)
 
 
+def served_counts(server: GunicornServer, key_id: str) -> Counter[str]:
+    """The same totals as GET /v1/keys/{id}/usage answers them."""
+    items = server.request("GET", f"/v1/keys/{key_id}/usage", headers=ADMIN).json()
+    totals: Counter[str] = Counter()
+    for item in items["items"]:
+        totals["allowed"] += item["allowed"]
+        for reason, n in item["denied"].items():
+            totals[reason] += n
+    return +totals  # drop the zeros
+
+
 def create_key(http_: FreshConnections, **body: Any) -> dict[str, Any]:
     status, key = http_.call(
         "POST", "/v1/keys", ADMIN, {"permissions": ["send"], **body}
@@ -137,6 +148,10 @@ def test_counts_from_four_workers_add_up_after_a_flush(
         read_after = bytes_read_by(server.worker_pids())
         assert wait_for_counts(peek, expected) == expected
         last_used = peek.usage.last_used(expected)
+        for key_id, counts in expected.items():
+            assert served_counts(server, key_id) == counts
+            shown = server.request("GET", f"/v1/keys/{key_id}", headers=ADMIN).json()
+            assert shown["last_used_at"] is not None
     # An idle sync worker reads nothing: every worker answered some calls.
     assert all(read_after[pid] > read_before.get(pid, 0) for pid in read_after)
     assert set(last_used) == set(expected)
