@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import EVENT_TYPE_NAMES, ApiKey
+from domain.times import format_optional_time
 
 Changes = dict[str, dict[str, Any]]
 
@@ -46,7 +47,9 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Expiry is whole seconds by the domain's rule; stored changes keep
+    # the spelling they always had.
+    return format_optional_time(value, "seconds")
 
 
 def _changes(event: ApiKey.Event) -> Changes:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from itertools import takewhile
 from typing import Any
 
+from domain.times import format_time
 from projections.queries import AuditFilter, AuditRecord, ReadModelQueries
 from service.ledger import KeyLedger
 
@@ -42,7 +43,7 @@ def occurred_at_text(moment: datetime) -> str:
     A fixed width keeps exported times sortable as text, and the full
     precision lets a caller pass an item's time back as ``as_of`` exactly.
     """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(moment, "micros")
 
 
 def audit_item(record: AuditRecord) -> dict[str, Any]:

@@ -15,9 +15,8 @@ from typing import TextIO
 from uuid import UUID
 
 from domain import EVENT_TYPE_NAMES
+from domain.times import TimeFormatError, format_time, parse_time
 from projections.queries import AuditFilter
-from service.api.errors import ApiError
-from service.api.presenters import parse_time
 from service.app import Services, build_services
 from service.audit_export import EXPORT_FORMATS, export
 from service.config import ConfigurationError, encode_key, load_settings
@@ -48,8 +47,8 @@ def cmd_operators_list(_: argparse.Namespace) -> int:
         services.close()
     print(f"{'NAME':24} {'ROLE':8} {'CREATED':20} REVOKED")
     for op in operators:
-        revoked = op.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if op.revoked_at else "-"
-        created = op.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        revoked = format_time(op.revoked_at, "seconds") if op.revoked_at else "-"
+        created = format_time(op.created_at, "seconds")
         print(f"{op.name:24} {op.role.value:8} {created:20} {revoked}")
     return 0
 
@@ -123,8 +122,8 @@ def _time_argument(name: str) -> Callable[[str], datetime]:
     def parse(value: str) -> datetime:
         try:
             return parse_time(name, value)
-        except ApiError as error:
-            raise argparse.ArgumentTypeError(error.message) from None
+        except TimeFormatError as error:
+            raise argparse.ArgumentTypeError(error.summary) from None
 
     return parse
 

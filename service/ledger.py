@@ -14,7 +14,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
-from domain import ApiKey, key_id_for
+from domain import ApiKey
 from projections.queries import ReadModelQueries
 from projections.recorders import (
     PostgresLedgerRecorder,
@@ -236,6 +236,3 @@ class KeyLedger(Application[UUID]):
         if version is None:
             raise KeyNotFound
         return self.get_key(key_id, version=version)
-
-    def key_for_dev_key(self, dev_key: str) -> ApiKey:
-        return self.get_key(key_id_for(dev_key))

@@ -10,16 +10,14 @@ from flask import Response, current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.times import TimeFormatError, parse_time
 from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, requires
-from service.api.errors import not_found
+from service.api.errors import ApiError, not_found
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
-    etag,
     key_body,
-    parse_if_match,
-    parse_time,
     parse_uuid,
     view_of,
 )
@@ -33,6 +31,7 @@ from service.api.schemas import (
     KeyWithSecretSchema,
     SecretSchema,
 )
+from service.api.versions import etag, parse_if_match
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
 
 blp = Blueprint(
@@ -110,7 +109,12 @@ class Key(MethodView):
         """A key (never its secret); ``as_of`` shows it as it stood then."""
         uid = key_id_from(key_id)
         if "as_of" in args:
-            moment = parse_time("as_of", args["as_of"])
+            try:
+                moment = parse_time("as_of", args["as_of"])
+            except TimeFormatError as error:
+                raise ApiError(
+                    422, error.summary, {error.field: [error.message]}
+                ) from None
             key = ledger().get_key_as_of(uid, moment)
             return _with_etag(key_body(view_of(key), moment))
         return _with_etag(key_body(view_of(ledger().get_key(uid)), ledger().clock()))

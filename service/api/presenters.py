@@ -1,4 +1,4 @@
-"""How keys, secrets and times look on the wire."""
+"""How keys look on the wire, and the listing's page cursor."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
-from domain.values import is_expired
+from domain.times import format_optional_time, format_time
+from domain.values import key_status
 from projections.queries import KeyView
 from service.api.errors import ApiError
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    """UTC with a Z; fractions only when the moment has them."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def view_of(key: ApiKey) -> KeyView:
@@ -39,41 +30,19 @@ def view_of(key: ApiKey) -> KeyView:
     )
 
 
-def status_of(view: KeyView, now: datetime) -> str:
-    if not view.enabled:
-        return "disabled"
-    return "expired" if is_expired(view.expires_at, now) else "enabled"
-
-
 def key_body(view: KeyView, now: datetime) -> dict[str, Any]:
     return {
         "id": str(view.key_id),
         "dev_key": view.dev_key,
         "description": view.description,
-        "expires_at": rfc3339(view.expires_at),
+        "expires_at": format_optional_time(view.expires_at),
         "ip_whitelist": list(view.ip_whitelist),
         "permissions": list(view.permissions),
-        "status": status_of(view, now),
-        "created_at": rfc3339(view.created_at),
-        "updated_at": rfc3339(view.updated_at),
+        "status": key_status(view.enabled, view.expires_at, now).value,
+        "created_at": format_time(view.created_at),
+        "updated_at": format_time(view.updated_at),
         "version": view.version,
     }
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(header: str | None) -> int | None:
-    """The version an If-Match names; a value naming no version can never
-    match, so it is answered like a stale one (-1)."""
-    if header is None or header.strip() == "*":
-        return None
-    value = header.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    return int(value) if value.isdigit() else -1
 
 
 def encode_key_cursor(view: KeyView) -> str:
@@ -102,19 +71,3 @@ def parse_uuid(value: str) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
-
-
-def parse_time(name: str, value: str) -> datetime:
-    """An RFC 3339 query parameter such as ``as_of`` or ``since``."""
-    text = value.strip().upper().replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in text:
-        raise ApiError(
-            422,
-            f"invalid {name}: expected an RFC 3339 time such as 2027-01-31T23:59:59Z",
-            {name: ["must be an RFC 3339 time with a time zone"]},
-        )
-    return moment.astimezone(UTC)
