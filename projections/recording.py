@@ -57,6 +57,7 @@ class ReadModelRecording:
     read_model: ReadModelWriter
     decode: Decoder | None = None
     datastore: Any  # SQLiteDatastore or PostgresDatastore: same transaction()
+    create_table: Callable[[], None]  # the library recorder's
 
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[Cursor]:

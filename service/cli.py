@@ -17,15 +17,25 @@ from uuid import UUID
 from domain import EVENT_TYPE_NAMES
 from domain.times import TimeFormatError, format_time, parse_time
 from projections.queries import AuditFilter
-from service.app import Services, build_services
 from service.audit_export import EXPORT_FORMATS, export
 from service.config import ConfigurationError, encode_key, load_settings
 from service.operators import OperatorError
 from service.sealing import new_master_key
+from service.wiring import Services, build_services, prepare_store
 
 
 def _services() -> Services:
     return build_services(load_settings())
+
+
+def cmd_init(_: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        prepare_store(services)
+    finally:
+        services.close()
+    print("store ready")
+    return 0
 
 
 def cmd_operators_create(args: argparse.Namespace) -> int:
@@ -136,6 +146,12 @@ def cmd_generate_secret_key(_: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="keyledger", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "init",
+        help="prepare the store: tables, read-model catch-up, first admin "
+        "(what gunicorn does once at start)",
+    ).set_defaults(run=cmd_init)
 
     operators = commands.add_parser("operators", help="manage operator tokens")
     ops = operators.add_subparsers(dest="action", required=True)

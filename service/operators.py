@@ -106,7 +106,7 @@ class OperatorRegistry:
             raise OperatorError(f"an operator named {name!r} exists already")
         return token
 
-    def bootstrap(self, token: str | None) -> str | None:
+    def create_first_admin(self, token: str | None) -> str | None:
         """With no operator yet, creates the first admin.
 
         Returns its token when this call created it, else None; safe when

@@ -6,13 +6,13 @@ from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
-from flask import Response, current_app, request, url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from domain.times import TimeFormatError, parse_time
 from projections.queries import KeyFilter
-from service.api.context import ADMIN, READERS, requires
+from service.api.context import ADMIN, READERS, current_services, requires
 from service.api.errors import ApiError, not_found
 from service.api.presenters import (
     decode_key_cursor,
@@ -40,7 +40,7 @@ blp = Blueprint(
 
 
 def ledger() -> KeyLedger:
-    return current_app.extensions["keyledger"].ledger  # type: ignore[no-any-return]
+    return current_services().ledger
 
 
 def key_id_from(raw: str) -> UUID:
