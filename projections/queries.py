@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,14 +13,12 @@ from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
     Dialect,
+    TransactionFactory,
     from_micros,
     from_seconds,
     to_micros,
     to_seconds,
 )
-from projections.writer import Cursor
-
-TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ class ReadModelQueries:
     def _rows(self, statement: str, params: list[Any]) -> list[Any]:
         with self._transaction() as cursor:
             cursor.execute(self.dialect.sql(statement), params)
-            return list(cursor.fetchall())  # type: ignore[attr-defined]
+            return list(cursor.fetchall())
 
     def key(self, key_id: UUID) -> KeyView | None:
         rows = self._rows(

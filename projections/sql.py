@@ -8,16 +8,35 @@ same way and indexes stay small.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 KEYS_TABLE = "keyledger_keys"
 AUDIT_TABLE = "keyledger_audit"
 POSITION_TABLE = "keyledger_projection"
-READ_MODEL = "read_model"
+# The read model's row in POSITION_TABLE (a stored value: never rename it).
+POSITION_NAME = "read_model"
+
+
+class Cursor(Protocol):
+    """What keyledger uses of a DB-API cursor (sqlite3 and psycopg alike)."""
+
+    def execute(self, statement: Any, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, statement: Any, params: Any, /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+# A read or write transaction on the store, yielding a cursor.
+TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 def to_micros(moment: datetime) -> int:

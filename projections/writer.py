@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
@@ -24,21 +24,13 @@ from projections.key_state import (
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
+    POSITION_NAME,
     POSITION_TABLE,
-    READ_MODEL,
+    Cursor,
     Dialect,
     to_micros,
     to_seconds,
 )
-
-
-class Cursor(Protocol):
-    def execute(self, statement: Any, params: Any = ..., /) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-    def executemany(self, statement: Any, params: Any, /) -> Any: ...
-
 
 _COLUMN_ENCODERS: dict[str, Callable[[Any], Any]] = {
     "description": lambda v: v,
@@ -137,12 +129,12 @@ class ReadModelWriter:
         )
 
     def position(self, cursor: Cursor) -> int:
-        cursor.execute(self._select_position, (READ_MODEL,))
+        cursor.execute(self._select_position, (POSITION_NAME,))
         row = cursor.fetchone()
         return 0 if row is None else int(row["position"])
 
     def set_position(self, cursor: Cursor, position: int) -> None:
-        cursor.execute(self._upsert_position, (READ_MODEL, position))
+        cursor.execute(self._upsert_position, (POSITION_NAME, position))
 
     def apply(self, cursor: Cursor, notification_id: int, event: ApiKey.Event) -> None:
         self._apply_key_state(cursor, key_state_change(event))

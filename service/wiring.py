@@ -71,7 +71,7 @@ def prepare_store(services: Services) -> str | None:
     Safe when several instances prepare the same store at once."""
     recorder = services.ledger.ledger_recorder
     recorder.create_table()
-    recorder.create_tables([operators_ddl(recorder.dialect)])
+    recorder.create_extra_tables([operators_ddl(recorder.dialect)])
     recorder.catch_up()
     supplied = services.settings.bootstrap_token
     token = services.operators.create_first_admin(supplied)
