@@ -19,6 +19,9 @@ Changes = dict[str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One row of the audit table (columns: ``projections.tables``)."""
+
+    notification_id: int
     key_id: UUID
     version: int
     type: str
@@ -29,8 +32,9 @@ class AuditEntry:
     changes: Changes
 
 
-def audit_entry(event: ApiKey.Event) -> AuditEntry:
+def audit_entry(notification_id: int, event: ApiKey.Event) -> AuditEntry:
     return AuditEntry(
+        notification_id=notification_id,
         key_id=event.originator_id,
         version=event.originator_version,
         type=EVENT_TYPE_NAMES[type(event)],

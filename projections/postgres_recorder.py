@@ -11,7 +11,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 
 from projections.library_internals import insert_stored_events, lock_events_table
 from projections.projecting_recorder import SCHEMA_LOCK_ID, ProjectingRecorder
-from projections.sql import Cursor, Dialect, read_model_ddl
+from projections.sql import Cursor, Dialect
+from projections.tables import read_model_ddl
 from projections.writer import ReadModelWriter
 
 

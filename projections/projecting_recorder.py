@@ -22,11 +22,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from domain import ApiKey
-from projections.sql import (
-    AUDIT_TABLE,
-    KEYS_TABLE,
-    Cursor,
-    Dialect,
+from projections.sql import AUDIT_TABLE, KEYS_TABLE, Cursor, Dialect
+from projections.tables import (
     audit_index_ddl,
     audit_table_ddl,
     keys_index_ddl,

@@ -16,8 +16,8 @@ from projections.sql import (
     POSITION_TABLE,
     Cursor,
     Dialect,
-    read_model_ddl,
 )
+from projections.tables import read_model_ddl
 from projections.writer import ReadModelWriter
 
 

@@ -8,45 +8,29 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from domain import ApiKey
 from domain.times import format_optional_time, format_time
 from domain.values import key_status
-from projections.queries import KeyView
+from projections.key_state import KeyRow
 from service.api.errors import ApiError
 
 
-def view_of(key: ApiKey) -> KeyView:
-    return KeyView(
-        key_id=key.id,
-        dev_key=key.dev_key,
-        description=key.description,
-        expires_at=key.expires_at,
-        ip_whitelist=tuple(key.ip_whitelist),
-        permissions=tuple(key.permissions),
-        enabled=key.enabled,
-        created_at=key.created_on,
-        updated_at=key.modified_on,
-        version=key.version,
-    )
-
-
-def key_body(view: KeyView, now: datetime) -> dict[str, Any]:
+def key_body(row: KeyRow, now: datetime) -> dict[str, Any]:
     return {
-        "id": str(view.key_id),
-        "dev_key": view.dev_key,
-        "description": view.description,
-        "expires_at": format_optional_time(view.expires_at),
-        "ip_whitelist": list(view.ip_whitelist),
-        "permissions": list(view.permissions),
-        "status": key_status(view.enabled, view.expires_at, now).value,
-        "created_at": format_time(view.created_at),
-        "updated_at": format_time(view.updated_at),
-        "version": view.version,
+        "id": str(row.key_id),
+        "dev_key": row.dev_key,
+        "description": row.description,
+        "expires_at": format_optional_time(row.expires_at),
+        "ip_whitelist": list(row.ip_whitelist),
+        "permissions": list(row.permissions),
+        "status": key_status(row.enabled, row.expires_at, now).value,
+        "created_at": format_time(row.created_at),
+        "updated_at": format_time(row.updated_at),
+        "version": row.version,
     }
 
 
-def encode_key_cursor(view: KeyView) -> str:
-    raw = f"{int(view.created_at.timestamp() * 1_000_000)}:{view.key_id}"
+def encode_key_cursor(row: KeyRow) -> str:
+    raw = f"{int(row.created_at.timestamp() * 1_000_000)}:{row.key_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

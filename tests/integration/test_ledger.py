@@ -12,8 +12,8 @@ from uuid import UUID
 import pytest
 
 from domain import ApiKey, AuditContext, recording_as
+from projections.key_state import key_row
 from service import ledger as ledger_module
-from service.api.presenters import view_of
 from service.ledger import (
     KeyBusy,
     KeyChanges,
@@ -248,10 +248,10 @@ def test_the_read_model_row_matches_the_key_after_each_command(
     ledger: KeyLedger,
 ) -> None:
     key = new_key(ledger, description="start", ip_whitelist=["192.0.2.1"])
-    assert ledger.read_model.key(key.id) == view_of(ledger.get_key(key.id))
+    assert ledger.read_model.key(key.id) == key_row(ledger.get_key(key.id))
     for name, command in COMMANDS:
         command(ledger, key.id)
-        assert ledger.read_model.key(key.id) == view_of(ledger.get_key(key.id)), name
+        assert ledger.read_model.key(key.id) == key_row(ledger.get_key(key.id)), name
     ledger.delete_key(key.id)
     assert ledger.read_model.key(key.id) is None
 
@@ -263,12 +263,12 @@ def test_reopening_the_store_gives_the_same_keys(config: dict[str, Any]) -> None
         first.ledger.update_key(kept.id, change(permissions=["verify"]))
         gone = new_key(first.ledger, description="gone")
         first.ledger.delete_key(gone.id)
-        before = view_of(first.ledger.get_key(kept.id))
+        before = key_row(first.ledger.get_key(kept.id))
     finally:
         first.close()
     reopened = open_services(config)
     try:
-        assert view_of(reopened.ledger.get_key(kept.id)) == before
+        assert key_row(reopened.ledger.get_key(kept.id)) == before
         assert reopened.ledger.read_model.key(kept.id) == before
         with pytest.raises(KeyNotFound):
             reopened.ledger.get_key(gone.id)
