@@ -27,8 +27,9 @@ from typing import Any
 from fill_store import BENCH_ACTOR, BOOTSTRAP_TOKEN, SECRET_KEY, open_store
 
 from domain import ApiKey, recording_as
-from service.app import Services, create_app
+from service.app import create_app
 from service.sealing import new_dev_key, new_dev_secret
+from service.wiring import Services
 
 BENCH = Path(__file__).resolve().parent
 KINDS = ("current", "previous", "retired", "unknown")

@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "--store", type=Path, default=Path("/tmp/keyledger-usage-bench")
     )
     parser.add_argument("--fresh", action="store_true", help="refill the store")
+    parser.add_argument(
+        "--flush-seconds", type=int, default=5, help="KEYLEDGER_USAGE_FLUSH_SECONDS"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "usage.json")
     args = parser.parse_args(argv)
 
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "KEYLEDGER_SECRET_KEY": SECRET_KEY,
         "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
+        "KEYLEDGER_USAGE_FLUSH_SECONDS": str(args.flush_seconds),
     }
     targets = [
         Target("counting_on", "wsgi:app", {**env, "KEYLEDGER_USAGE_COUNTING": "on"}),
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "wrk_threads": args.threads,
             "gunicorn": GUNICORN_SETTINGS,
-            "usage_flush_seconds": 5,
+            "usage_flush_seconds": args.flush_seconds,
         },
         "runs": runs,
         "summary": summary,

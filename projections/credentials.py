@@ -9,25 +9,42 @@ in it before the management call answered.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from domain.times import format_optional_time
 from domain.values import IpNetwork, networks_of
-from projections.sql import KEYS_TABLE, Dialect
+from projections.sql import KEYS_TABLE, Dialect, from_seconds
+from projections.tables import KEY_COLUMN
 
-_COLUMNS = (
-    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version, "
-    "previous_secret_hash, previous_secret_expires_at"
+# Read straight from the keys table; ``expires_at`` stays in its stored
+# form (epoch seconds), which is what the auth path compares.
+_COLUMNS = ", ".join(
+    KEY_COLUMN[name].name
+    for name in (
+        "key_id",
+        "secret_hash",
+        "enabled",
+        "expires_at",
+        "ip_whitelist",
+        "permissions",
+        "version",
+        "previous_secret_hash",
+        "previous_secret_expires_at",
+    )
 )
+_whitelist = KEY_COLUMN["ip_whitelist"].decode
+_permissions = KEY_COLUMN["permissions"].decode
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """What the auth path needs of a key's row, parsed once per version
+    (whitelist as networks, expiry as epoch seconds)."""
+
     key_id: str
     dev_key: str
     secret_hash: str
@@ -44,9 +61,7 @@ class Credentials:
 
 
 def _rfc3339(epoch: int | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return format_optional_time(from_seconds(epoch), "seconds")
 
 
 class CredentialsUnavailable(Exception):
@@ -94,8 +109,8 @@ class CredentialsLookup:
                 secret_hash=secret_hash,
                 enabled=bool(enabled),
                 expires_at=expires_at,
-                networks=networks_of(json.loads(whitelist)),
-                permissions=tuple(json.loads(permissions)),
+                networks=networks_of(_whitelist(whitelist)),
+                permissions=_permissions(permissions),
                 version=version,
                 previous_secret_hash=previous_hash,
                 previous_secret_expires_at=previous_expires_at,

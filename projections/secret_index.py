@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
-from projections.sql import SECRET_INDEX_TABLE, Dialect, from_micros, to_micros
-
-if TYPE_CHECKING:
-    from projections.writer import Cursor
+from projections.sql import (
+    SECRET_INDEX_TABLE,
+    Cursor,
+    Dialect,
+    from_micros,
+    to_micros,
+)
 
 
 @dataclass(frozen=True)

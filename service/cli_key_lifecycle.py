@@ -16,9 +16,10 @@ from typing import Any
 from uuid import UUID
 
 from domain import AuditContext, DomainError, InvalidValue, KeyNotDeleted, recording_as
-from service.app import Services, build_services
+from domain.times import format_optional_time
 from service.config import load_settings
 from service.ledger import KeyNotFound
+from service.wiring import Services, build_services
 
 
 def _default_actor() -> str:
@@ -40,10 +41,6 @@ def _grace(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError("must be a whole number of seconds") from None
-
-
-def _time(value: Any) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _run(args: argparse.Namespace, change: Callable[[Services], dict[str, Any]]) -> int:
@@ -80,7 +77,9 @@ def cmd_roll_secret(args: argparse.Namespace) -> int:
             "id": str(issued.key.id),
             "dev_key": issued.key.dev_key,
             "dev_secret": issued.dev_secret,
-            "previous_secret_expires_at": _time(issued.key.previous_secret_expires_at),
+            "previous_secret_expires_at": format_optional_time(
+                issued.key.previous_secret_expires_at
+            ),
             "version": issued.key.version,
         }
 

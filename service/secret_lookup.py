@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,10 +10,8 @@ from uuid import UUID
 from domain.values import is_expired
 from projections.queries import ReadModelQueries
 from projections.secret_index import SecretIndexQueries
-from projections.writer import Cursor
+from projections.sql import TransactionFactory
 from service.sealing import SecretSealer
-
-Transaction = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class SecretLookup:
         sealer: SecretSealer,
         index: SecretIndexQueries,
         read_model: ReadModelQueries,
-        transaction: Transaction,
+        transaction: TransactionFactory,
         clock: Callable[[], datetime],
     ) -> None:
         self._sealer = sealer

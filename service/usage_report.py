@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from domain.times import format_time
 from service.usage import ALLOWED
 from service.usage_store import UsageRow
 
@@ -48,7 +49,7 @@ def usage_items(
             counts[row.outcome] = counts.get(row.outcome, 0) + row.calls
     return [
         {
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "start": format_time(start, "seconds"),
             "allowed": counts.get(ALLOWED, 0),
             "denied": {reason: counts.get(reason, 0) for reason in DENIAL_REASONS},
         }

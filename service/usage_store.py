@@ -9,20 +9,16 @@ cycle.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from projections.sql import Dialect, to_seconds
-from projections.writer import Cursor
+from projections.sql import Cursor, Dialect, TransactionFactory, to_seconds
 from service.usage import UsageBatch
 
 USAGE_TABLE = "keyledger_usage"
 LAST_USE_TABLE = "keyledger_last_use"
-
-Transaction = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 def usage_ddl(dialect: Dialect) -> list[str]:
@@ -48,7 +44,9 @@ class UsageRow:
 
 
 class UsageStore:
-    def __init__(self, dialect: Dialect, read: Transaction, write: Transaction) -> None:
+    def __init__(
+        self, dialect: Dialect, read: TransactionFactory, write: TransactionFactory
+    ) -> None:
         self._read = read
         self._write = write
         q = dialect.sql
@@ -97,7 +95,7 @@ class UsageStore:
             cursor.execute(
                 self._select_calls, (key_id, to_seconds(since), to_seconds(until))
             )
-            rows: Sequence[Any] = cursor.fetchall()  # type: ignore[attr-defined]
+            rows: Sequence[Any] = cursor.fetchall()
         return [
             UsageRow(
                 bucket_start=_at(row["bucket_start"]),
@@ -121,7 +119,7 @@ class UsageStore:
                 ),
                 wanted,
             )
-            rows: Sequence[Any] = cursor.fetchall()  # type: ignore[attr-defined]
+            rows: Sequence[Any] = cursor.fetchall()
         return {row["key_id"]: _at(row["last_used_at"]) for row in rows}
 
 

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
-from flask import Response, current_app, request, url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from projections.queries import KeyFilter, KeyView
-from service.api.context import ADMIN, READERS, requires
-from service.api.errors import not_found
+from domain.times import TimeFormatError, parse_time
+from projections.key_state import KeyRow, key_row
+from projections.queries import KeyFilter
+from service.api.context import ADMIN, READERS, current_services, requires
+from service.api.errors import ApiError, not_found
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
-    etag,
     key_body,
-    parse_if_match,
-    parse_time,
     parse_uuid,
-    view_of,
 )
 from service.api.schemas import (
     AsOfArgsSchema,
@@ -33,6 +32,7 @@ from service.api.schemas import (
     KeyWithSecretSchema,
     SecretSchema,
 )
+from service.api.versions import etag, parse_if_match
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
 
 blp = Blueprint(
@@ -41,14 +41,22 @@ blp = Blueprint(
 
 
 def ledger() -> KeyLedger:
-    return current_app.extensions["keyledger"].ledger  # type: ignore[no-any-return]
+    return current_services().ledger
 
 
-def current_body(view: KeyView) -> dict[str, Any]:
+def current_body(row: KeyRow) -> dict[str, Any]:
     """A key as it stands now, with its last use."""
-    usage = current_app.extensions["keyledger"].usage
-    last_used = usage.last_used([str(view.key_id)]).get(str(view.key_id))
-    return key_body(view, ledger().clock(), last_used)
+    key_id = str(row.key_id)
+    last_used = current_services().usage.last_used([key_id]).get(key_id)
+    return key_body(row, ledger().clock(), last_used)
+
+
+def query_time(name: str, text: str) -> datetime:
+    """An RFC 3339 query argument, or a 422 naming it."""
+    try:
+        return parse_time(name, text)
+    except TimeFormatError as error:
+        raise ApiError(422, error.summary, {error.field: [error.message]}) from None
 
 
 def key_id_from(raw: str) -> UUID:
@@ -69,7 +77,7 @@ def _with_etag(
 
 
 def _issued(issued: IssuedSecret) -> dict[str, Any]:
-    body = current_body(view_of(issued.key))
+    body = current_body(key_row(issued.key))
     body["dev_secret"] = issued.dev_secret
     return body
 
@@ -85,11 +93,11 @@ class Keys(MethodView):
         limit = args["limit"]
         now = ledger().clock()
         expires_before = (
-            parse_time("expires_before", args["expires_before"])
+            query_time("expires_before", args["expires_before"])
             if "expires_before" in args
             else None
         )
-        views = ledger().read_model.list_keys(
+        rows = ledger().read_model.list_keys(
             KeyFilter(
                 status=args.get("status"),
                 text=args.get("q"),
@@ -99,14 +107,13 @@ class Keys(MethodView):
             limit=limit + 1,
             after=after,
         )
-        page = views[:limit]
-        usage = current_app.extensions["keyledger"].usage
-        last_used = usage.last_used(str(view.key_id) for view in page)
+        page = rows[:limit]
+        last_used = current_services().usage.last_used(str(r.key_id) for r in page)
         return {
             "items": [
-                key_body(view, now, last_used.get(str(view.key_id))) for view in page
+                key_body(row, now, last_used.get(str(row.key_id))) for row in page
             ],
-            "next": encode_key_cursor(page[-1]) if len(views) > limit else None,
+            "next": encode_key_cursor(page[-1]) if len(rows) > limit else None,
         }
 
     @requires(*ADMIN)
@@ -130,10 +137,10 @@ class Key(MethodView):
         """A key (never its secret); ``as_of`` shows it as it stood then."""
         uid = key_id_from(key_id)
         if "as_of" in args:
-            moment = parse_time("as_of", args["as_of"])
+            moment = query_time("as_of", args["as_of"])
             key = ledger().get_key_as_of(uid, moment)
-            return _with_etag(key_body(view_of(key), moment))
-        return _with_etag(current_body(view_of(ledger().get_key(uid))))
+            return _with_etag(key_body(key_row(key), moment))
+        return _with_etag(current_body(key_row(ledger().get_key(uid))))
 
     @requires(*ADMIN)
     @blp.arguments(KeyPatchSchema)
@@ -143,7 +150,7 @@ class Key(MethodView):
         key = ledger().update_key(
             key_id_from(key_id), KeyChanges(dict(body)), expected_version()
         )
-        return _with_etag(current_body(view_of(key)))
+        return _with_etag(current_body(key_row(key)))
 
     @requires(*ADMIN)
     @blp.response(204)
@@ -181,7 +188,7 @@ class Disable(MethodView):
     def post(self, key_id: str) -> Any:
         """Disable a key (already disabled: nothing is recorded)."""
         key = ledger().disable_key(key_id_from(key_id), expected_version())
-        return _with_etag(current_body(view_of(key)))
+        return _with_etag(current_body(key_row(key)))
 
 
 @blp.route("/<key_id>/enable")
@@ -191,4 +198,4 @@ class Enable(MethodView):
     def post(self, key_id: str) -> Any:
         """Enable a key (already enabled: nothing is recorded)."""
         key = ledger().enable_key(key_id_from(key_id), expected_version())
-        return _with_etag(current_body(view_of(key)))
+        return _with_etag(current_body(key_row(key)))

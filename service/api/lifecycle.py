@@ -6,13 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.api.context import ADMIN, READERS, requires
+from domain.times import format_optional_time
+from projections.key_state import key_row
+from service.api.context import ADMIN, READERS, current_services, requires
 from service.api.errors import ApiError
-from service.api.keys import current_body, expected_version, key_id_from
+from service.api.keys import current_body, expected_version, key_id_from, query_time
 from service.api.lifecycle_schemas import (
     RollSecretSchema,
     SecretLookupBodySchema,
@@ -20,8 +21,8 @@ from service.api.lifecycle_schemas import (
     UsageArgsSchema,
     UsageSchema,
 )
-from service.api.presenters import etag, parse_time, rfc3339, view_of
 from service.api.schemas import KeySchema, KeyWithSecretSchema
+from service.api.versions import etag
 from service.usage_report import MAX_RANGE, bucket_starts, usage_items
 
 keys_blp = Blueprint(
@@ -38,10 +39,6 @@ secrets_blp = Blueprint(
 )
 
 
-def _services() -> Any:
-    return current_app.extensions["keyledger"]
-
-
 def _answer(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
     return body, 200, {"ETag": etag(int(body["version"]))}
 
@@ -53,11 +50,11 @@ class RollSecret(MethodView):
     @keys_blp.response(200, KeyWithSecretSchema)
     def post(self, body: dict[str, Any], key_id: str) -> Any:
         """Draw a new DevSecret; the old one keeps working for grace_seconds."""
-        services = _services()
+        services = current_services()
         issued = services.ledger.roll_secret(
             key_id_from(key_id), body["grace_seconds"], expected_version()
         )
-        answer = current_body(view_of(issued.key))
+        answer = current_body(key_row(issued.key))
         answer["dev_secret"] = issued.dev_secret
         return _answer(answer)
 
@@ -68,9 +65,9 @@ class Restore(MethodView):
     @keys_blp.response(200, KeySchema)
     def post(self, key_id: str) -> Any:
         """Bring a deleted key back, disabled; 409 when it is not deleted."""
-        services = _services()
+        services = current_services()
         key = services.ledger.restore_key(key_id_from(key_id), expected_version())
-        return _answer(current_body(view_of(key)))
+        return _answer(current_body(key_row(key)))
 
 
 @keys_blp.route("/<key_id>/usage")
@@ -80,17 +77,17 @@ class Usage(MethodView):
     @keys_blp.response(200, UsageSchema)
     def get(self, args: dict[str, Any], key_id: str) -> dict[str, Any]:
         """Allowed calls and denials by reason, per hour or day."""
-        services = _services()
+        services = current_services()
         uid = key_id_from(key_id)
         services.ledger.get_key(uid)  # 404 for an unknown or deleted key
         bucket = args["bucket"]
         until = (
-            parse_time("until", args["until"])
+            query_time("until", args["until"])
             if "until" in args
             else services.ledger.clock()
         )
         since = (
-            parse_time("since", args["since"])
+            query_time("since", args["since"])
             if "since" in args
             else until - timedelta(days=1)
         )
@@ -117,7 +114,7 @@ class Lookup(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Which key a DevSecret belongs to: current, previous or retired,
         deleted keys included; 404 when no key ever had it."""
-        found = _services().secret_lookup.find(body["dev_secret"])
+        found = current_services().secret_lookup.find(body["dev_secret"])
         if found is None:
             raise ApiError(404, "no key ever had this secret")
         return {
@@ -126,5 +123,5 @@ class Lookup(MethodView):
             "status": found.status,
             "secret": found.secret,
             "rotation": found.rotation,
-            "retired_at": rfc3339(found.retired_at),
+            "retired_at": format_optional_time(found.retired_at),
         }

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from domain import AuditContext, recording_as
-from service.app import Services
+from service.wiring import Services
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 
 KEYLEDGER = str(Path(sys.executable).with_name("keyledger"))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service.api.context import services_of
 from service.authorization import Authorizer
 from tests.conftest import ApiClient
 
@@ -26,7 +27,7 @@ def at(moment: datetime) -> str:
 @pytest.fixture
 def operators_clock(app: Flask) -> Iterator[None]:
     """The service's clock stands at ROLLED_AT while the test runs."""
-    ledger = app.extensions["keyledger"].ledger
+    ledger = services_of(app).ledger
     real = ledger.clock
     ledger.clock = lambda: ROLLED_AT
     yield
@@ -35,7 +36,7 @@ def operators_clock(app: Flask) -> Iterator[None]:
 
 def authorizer_at(app: Flask, moment: datetime) -> Authorizer:
     """The real auth decision over the real read model, at ``moment``."""
-    services = app.extensions["keyledger"]
+    services = services_of(app)
     stamp = moment.timestamp()
     return Authorizer(services.authorizer.lookup, services.ledger.sealer, lambda: stamp)
 
@@ -197,7 +198,7 @@ def test_roll_is_in_history_without_secrets(
 
 
 def test_auditor_may_not_roll(api: ApiClient, app: Flask, key: dict[str, Any]) -> None:
-    token = app.extensions["keyledger"].operators.create("audrey", "auditor")
+    token = services_of(app).operators.create("audrey", "auditor")
     assert roll(api.as_token(token), key["id"], 60).status_code == 403
 
 

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from service.app import Services, build_services
-from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from service.wiring import Services
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
 from tests.e2e.test_revocation_gunicorn import FreshConnections, bytes_read_by
 from tests.support.gunicorn import GunicornServer, basic, bearer
 
@@ -36,15 +35,15 @@ def server_env(database_url: str, flush_seconds: int) -> dict[str, str]:
 @pytest.fixture
 def peek(database_url: str) -> Iterator[Services]:
     """The test's own view of the store, to read the usage table."""
-    services = build_services(
-        load_settings(
-            {
-                "database_url": database_url,
-                "secret_key": SECRET_KEY,
-                "bootstrap_token": ADMIN_TOKEN,
-                "log_level": "WARNING",
-            }
-        )
+    # Prepared here as gunicorn's master would: the tables exist before the
+    # server starts, whichever comes first.
+    services = open_services(
+        {
+            "database_url": database_url,
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+            "log_level": "WARNING",
+        }
     )
     yield services
     services.close()

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service.api.context import services_of
 from tests.conftest import ApiClient
 
 CLIENT_IP = "203.0.113.9"
 
 
 def flush(app: Flask) -> None:
-    assert app.extensions["keyledger"].usage_flusher.flush()
+    assert services_of(app).usage_flusher.flush()
 
 
 def lookup(api: ApiClient, dev_secret: Any) -> Any:
@@ -231,7 +232,7 @@ def test_lookup_needs_a_secret_string(api: ApiClient, body: dict[str, Any]) -> N
 
 def test_lookup_is_admin_only(api: ApiClient, app: Flask) -> None:
     key = api.create_key(permissions=["send"])
-    token = app.extensions["keyledger"].operators.create("audrey", "auditor")
+    token = services_of(app).operators.create("audrey", "auditor")
     assert lookup(api.as_token(token), key["dev_secret"]).status_code == 403
     anonymous = api.client.post("/v1/secrets/lookup", json={"dev_secret": "x"})
     assert anonymous.status_code == 401

@@ -10,8 +10,8 @@ import pytest
 
 from domain import AuditContext, recording_as
 from projections.sql import KEYS_TABLE, SECRET_INDEX_TABLE
-from service.app import Services, build_services
-from service.config import load_settings
+from service.wiring import Services
+from tests.conftest import open_services
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +73,7 @@ def test_upgrade_fills_an_index_that_predates_the_keys(
         cursor.execute(f"ALTER TABLE {keys} DROP COLUMN previous_secret_hash")
         cursor.execute(f"ALTER TABLE {keys} DROP COLUMN previous_secret_expires_at")
     services.close()
-    reopened = build_services(load_settings(config))
+    reopened = open_services(config)
     try:
         assert [kind for _, _, kind in found(reopened, secrets)] == [
             "retired",

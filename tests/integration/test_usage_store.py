@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from service.app import Services, build_services
-from service.config import load_settings
 from service.usage import ALLOWED, HOUR, UsageCounter, UsageFlusher
 from service.usage_store import USAGE_TABLE, usage_ddl
+from service.wiring import Services
+from tests.conftest import open_services
 
 T0 = 1_900_000_000 - 1_900_000_000 % HOUR
 AT_T0 = datetime.fromtimestamp(T0, tz=UTC)
@@ -21,7 +21,7 @@ AT_T0 = datetime.fromtimestamp(T0, tz=UTC)
 @pytest.fixture
 def other_services(config: dict[str, Any]) -> Iterator[Services]:
     """Another worker (or instance) on the same store."""
-    other = build_services(load_settings(config))
+    other = open_services(config)
     yield other
     other.close()
 
@@ -94,7 +94,7 @@ def test_failed_flush_keeps_its_counts_for_the_next(services: Services) -> None:
         cursor.execute(f"DROP TABLE {recorder.dialect.table(USAGE_TABLE)}")
     assert flusher.flush() is False
     counter.count("k1", ALLOWED, T0 + 2)
-    recorder.create_tables(usage_ddl(recorder.dialect))
+    recorder.create_extra_tables(usage_ddl(recorder.dialect))
     assert flusher.flush() is True
     rows = services.usage.calls("k1", AT_T0, AT_T0 + timedelta(hours=1))
     assert [(r.outcome, r.calls) for r in rows] == [(ALLOWED, 2)]
