@@ -89,4 +89,4 @@ def sign_in(page: Any, base: str, token: str) -> None:
     page.goto(f"{base}/console/login")
     page.get_by_label("Operator token").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="API Keys").wait_for()
+    page.get_by_role("heading", name="API Keys", exact=True).wait_for()
