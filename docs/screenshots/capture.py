@@ -26,6 +26,7 @@ from tests.support.gunicorn import GunicornServer, bearer  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ADMIN = "klo_screenshots-admin-token-0123456789abcdef"
+ALICE = "klo_screenshots-alice-token-0123456789abcdef"
 SECRET_KEY = encode_key(bytes(range(32)))
 KEYS: list[dict[str, Any]] = [
     {"description": "payments backend, prod", "ip_whitelist": ["203.0.113.0/24"]},
@@ -46,15 +47,14 @@ def fill_store(server: GunicornServer) -> list[dict[str, Any]]:
             headers=bearer(ADMIN),
         )
         made.append(response.json())
-    # A little history, by another operator, on the key the pictures open.
-    alice = made[0]
+    # A little history by another operator.
     server.request(
         "PATCH",
-        f"/v1/keys/{alice['id']}",
+        f"/v1/keys/{made[0]['id']}",
         {"ip_whitelist": ["203.0.113.0/24", "2001:db8::/48"]},
-        headers={**bearer(ADMIN), "X-Request-Id": "deploy-2211"},
+        headers={**bearer(ALICE), "X-Request-Id": "deploy-2211"},
     )
-    server.request("POST", f"/v1/keys/{made[3]['id']}/disable", headers=bearer(ADMIN))
+    server.request("POST", f"/v1/keys/{made[3]['id']}/disable", headers=bearer(ALICE))
     return made
 
 
@@ -69,6 +69,7 @@ def main() -> None:
         settings = load_settings({}, env)
         services = build_services(settings)
         services.operators.bootstrap(ADMIN)
+        services.operators.create("alice", "admin", ALICE)
         services.close()
         with GunicornServer(env, workers=1) as server:
             made = fill_store(server)
@@ -100,8 +101,11 @@ def shoot(browser: Any, base: str, made: list[dict[str, Any]]) -> None:
     page.get_by_role("heading", name="History").wait_for()
     page.screenshot(path=OUT / "details.png", full_page=True)
 
-    other = context.new_page()
     page.get_by_role("button", name="Edit").click()
+    # Alice edits the same key in her own browser meanwhile.
+    elsewhere = browser.new_context(viewport={"width": 1440, "height": 900})
+    other = elsewhere.new_page()
+    sign_in(other, base, ALICE)
     other.goto(page.url)
     other.get_by_label("Description").fill("OTP service, prod (eu-west + us-east)")
     other.get_by_role("button", name="Save").click()
@@ -110,6 +114,7 @@ def shoot(browser: Any, base: str, made: list[dict[str, Any]]) -> None:
     page.get_by_role("button", name="Save").click()
     page.get_by_role("alert").wait_for()
     page.screenshot(path=OUT / "edit-conflict.png", full_page=True)
+    elsewhere.close()
 
     page.get_by_role("link", name="Audit log").click()
     page.get_by_role("heading", name="Audit log").wait_for()
