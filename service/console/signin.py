@@ -154,6 +154,7 @@ def check_request() -> Response | None:
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("console.login", ended=ended, next=target), 303)
     g.console_operator = who
+    g.operator = who  # the access log names the actor, as for the API
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "changes_keys", False) and who.role != Role.ADMIN:
         abort(403)
