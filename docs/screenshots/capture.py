@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from service.app import build_services  # noqa: E402
 from service.config import encode_key, load_settings  # noqa: E402
+from service.wiring import build_services, prepare_store  # noqa: E402
 from tests.support.browser import launch, sign_in  # noqa: E402
 from tests.support.gunicorn import GunicornServer, bearer  # noqa: E402
 
@@ -68,7 +68,7 @@ def main() -> None:
         }
         settings = load_settings({}, env)
         services = build_services(settings)
-        services.operators.bootstrap(ADMIN)
+        prepare_store(services)  # as gunicorn's master does, admin included
         services.operators.create("alice", "admin", ALICE)
         services.close()
         with GunicornServer(env, workers=1) as server:

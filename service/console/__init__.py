@@ -7,7 +7,7 @@ model, OperatorRegistry) in-process, never the API over HTTP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 from flask import Blueprint, Flask, render_template
@@ -19,9 +19,7 @@ from domain import KeyDeleted
 from service.console import audit, display, edit, keys, signin
 from service.console.wiring import EXTENSION, ConsoleSettings, session_signing_key
 from service.ledger import KeyBusy, KeyNotFound
-
-if TYPE_CHECKING:
-    from service.app import Services
+from service.wiring import Services
 
 BLUEPRINT_NAME = "console"
 

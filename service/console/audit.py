@@ -11,7 +11,8 @@ from flask import abort, render_template, request, stream_with_context, url_for
 from werkzeug.wrappers import Response
 
 from domain import EVENT_TYPE_NAMES, InvalidValue
-from projections.queries import AuditFilter, AuditRecord
+from projections.audit_trail import AuditEntry
+from projections.queries import AuditFilter
 from service.audit_export import EXPORT_FORMATS, export
 from service.console.display import event_label
 from service.console.fields import parse_moment
@@ -75,7 +76,7 @@ def _after() -> int:
     return int(raw) if raw.isdigit() else 0
 
 
-def _dev_keys(records: list[AuditRecord]) -> dict[UUID, str]:
+def _dev_keys(records: list[AuditEntry]) -> dict[UUID, str]:
     """DevKeys of the keys on this page that still exist, to name the rows."""
     names: dict[UUID, str] = {}
     for key_id in {record.key_id for record in records}:

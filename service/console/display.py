@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain import ApiKey
-from domain.values import is_expired
-from projections.queries import KeyView
+from domain.times import format_time
+from domain.values import key_status as status_rule
+from projections.key_state import KeyRow
 
 EVENT_LABELS = {
     "created": "Created",
@@ -42,9 +43,7 @@ def when(moment: datetime | None) -> str:
 
 
 def machine_time(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if moment is None else format_time(moment, "seconds")
 
 
 def field_time(moment: datetime | None) -> str:
@@ -87,10 +86,8 @@ def change_value(name: str, value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def key_status(key: ApiKey | KeyView, now: datetime) -> str:
-    if not key.enabled:
-        return "disabled"
-    return "expired" if is_expired(key.expires_at, now) else "enabled"
+def key_status(key: ApiKey | KeyRow, now: datetime) -> str:
+    return status_rule(key.enabled, key.expires_at, now).value
 
 
 def helpers() -> dict[str, Any]:

@@ -7,6 +7,7 @@ every error at once, each beside its field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from werkzeug.datastructures import MultiDict
 
 from domain import ApiKey, InvalidValue
+from domain.times import TimeFormatError, parse_time
 from domain.values import (
     parse_description,
     parse_expiry,
@@ -29,6 +31,7 @@ LABELS = {
     "permissions": "API permissions",
 }
 FIELDS = tuple(LABELS)
+_NAMES_ZONE = re.compile(r"([zZ]|[+-]\d{2}:?\d{2})$")
 
 
 def field_error(error: InvalidValue) -> str:
@@ -124,12 +127,12 @@ def parse_moment(name: str, text: str) -> datetime | None:
     value = text.strip()
     if not value:
         return None
+    if not _NAMES_ZONE.search(value):
+        # A datetime-local field sends no zone; the console shows UTC.
+        value += "Z"
     try:
-        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(name, value)
+    except TimeFormatError:
         raise InvalidValue(
             name, "must be a date and time such as 2027-01-31T23:59:59 (UTC)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from domain import ApiKey, InvalidValue
-from projections.queries import KeyFilter, KeyView
+from projections.audit_trail import AuditEntry
+from projections.key_state import KeyRow
+from projections.queries import KeyFilter
 from service.api.errors import ApiError
 from service.api.presenters import decode_key_cursor, encode_key_cursor
 from service.api.schemas import STATUSES
@@ -65,7 +66,7 @@ def key_list() -> Page:
     found = ledger().read_model.list_keys(
         selection, now=now, limit=PAGE_SIZE + 1, after=after
     )
-    page: list[KeyView] = found[:PAGE_SIZE]
+    page: list[KeyRow] = found[:PAGE_SIZE]
     filtered = bool(selection.status or selection.text)
     next_args = None
     if len(found) > PAGE_SIZE:
@@ -109,7 +110,7 @@ def secret_page(issued: IssuedSecret, *, created: bool) -> Page:
     )
 
 
-def _history(key_id: UUID) -> list[Any]:
+def _history(key_id: UUID) -> list[AuditEntry]:
     return ledger().read_model.history(key_id)
 
 

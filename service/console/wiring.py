@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app
 
+from service.api.context import current_services
 from service.config import ConfigurationError, Settings, load_master_key, parse_store
-
-if TYPE_CHECKING:
-    from service.app import Services
+from service.wiring import Services
 
 EXTENSION = "keyledger.console"
 
@@ -50,11 +49,16 @@ class ConsoleSettings:
 
 
 def services() -> Services:
-    return cast("Services", current_app.extensions["keyledger"])
+    return current_services()
+
+
+def console_settings_of(app: Flask) -> ConsoleSettings:
+    """The console's settings on ``app`` (tests move their clock)."""
+    return cast(ConsoleSettings, app.extensions[EXTENSION])
 
 
 def console_settings() -> ConsoleSettings:
-    return cast(ConsoleSettings, current_app.extensions[EXTENSION])
+    return console_settings_of(current_app)
 
 
 def session_signing_key(settings: Settings) -> bytes:
@@ -71,8 +75,3 @@ def session_signing_key(settings: Settings) -> bytes:
         salt=None,
         info=b"keyledger console session",
     ).derive(master)
-
-
-def install_settings(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION] = ConsoleSettings.from_settings(settings)
-    app.secret_key = session_signing_key(settings)

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from service.app import build_services
 from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from service.wiring import Services, build_services
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
 from tests.support.browser import axe_violations, chromium_unavailable, launch
 from tests.support.gunicorn import GunicornServer, bearer
 
@@ -51,8 +51,8 @@ class Console:
     def api(self, method: str, path: str, body: Any = None) -> Any:
         return self.server.request(method, path, body, headers=bearer(ADMIN_TOKEN))
 
-    def operators(self) -> Any:
-        """The operator registry on the served store (close when done)."""
+    def services(self) -> Services:
+        """The services on the served store (close when done)."""
         return build_services(load_settings({}, self.env))
 
 
@@ -74,8 +74,15 @@ def served_console(folder: Path) -> Iterator[Console]:
         "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
     }
-    services = build_services(load_settings({}, env))
-    services.operators.bootstrap(ADMIN_TOKEN)
+    # Prepared the way gunicorn's master prepares it, plus an auditor.
+    services = open_services(
+        {
+            "database_url": env["KEYLEDGER_DATABASE_URL"],
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+            "log_level": "WARNING",
+        }
+    )
     services.operators.create("audrey", "auditor", AUDITOR_TOKEN)
     services.close()
     server = GunicornServer(env, workers=2, log_path=folder / "gunicorn.log")

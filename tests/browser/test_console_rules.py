@@ -158,7 +158,7 @@ def test_sign_out(page: Any, console: Console) -> None:
 
 
 def test_revoked_token_ends_the_session(page: Any, console: Console) -> None:
-    services = console.operators()
+    services = console.services()
     try:
         services.operators.create("temp", "admin", "klo_browser-temp-token-987654")
         sign_in(page, console.base, "klo_browser-temp-token-987654")

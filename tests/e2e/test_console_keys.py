@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from service.api.context import services_of
 from tests.conftest import ADMIN_TOKEN, ApiClient
 from tests.support.console import ConsoleClient, key_id_in
 
@@ -25,7 +26,7 @@ def admin(client: FlaskClient) -> ConsoleClient:
 
 @pytest.fixture
 def auditor(app: Flask) -> ConsoleClient:
-    app.extensions["keyledger"].operators.create("audrey", "auditor", AUDITOR_TOKEN)
+    services_of(app).operators.create("audrey", "auditor", AUDITOR_TOKEN)
     console = ConsoleClient(app.test_client())
     assert console.sign_in(AUDITOR_TOKEN).status_code == 303
     return console
@@ -163,7 +164,7 @@ def test_reveal_is_a_recorded_post(
 def test_changes_record_operator_address_and_request_id(
     app: Flask, api: ApiClient, key: dict[str, Any]
 ) -> None:
-    app.extensions["keyledger"].operators.create("carol", "admin", "klo_carol-123456")
+    services_of(app).operators.create("carol", "admin", "klo_carol-123456")
     carol = ConsoleClient(app.test_client())
     carol.sign_in("klo_carol-123456")
     token = carol.csrf()

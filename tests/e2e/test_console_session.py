@@ -11,8 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
-from tests.conftest import ADMIN_TOKEN, ApiClient
+from service.api.context import services_of
+from service.console.wiring import console_settings_of
+from tests.conftest import ADMIN_TOKEN, ApiClient, open_app
 from tests.support.console import ConsoleClient, MovableClock, movable_clock
 
 COOKIE = "keyledger_console"
@@ -21,7 +22,7 @@ COOKIE = "keyledger_console"
 @pytest.fixture
 def clock(app: Flask) -> MovableClock:
     moved = movable_clock()
-    app.extensions["keyledger.console"].clock = moved
+    console_settings_of(app).clock = moved
     return moved
 
 
@@ -99,9 +100,9 @@ def test_cookie_is_secure_over_https(console: ConsoleClient) -> None:
 
 @pytest.fixture
 def proxied(config: dict[str, Any]) -> Iterator[Flask]:
-    application = create_app({**config, "trusted_proxy_hops": 1})
+    application = open_app({**config, "trusted_proxy_hops": 1})
     yield application
-    application.extensions["keyledger"].close()
+    services_of(application).close()
 
 
 def test_cookie_is_secure_behind_a_trusted_https_proxy(proxied: Flask) -> None:
@@ -150,26 +151,26 @@ def test_busy_session_still_ends_at_its_absolute_lifetime(
 
 
 def test_lifetimes_are_settings(config: dict[str, Any]) -> None:
-    application = create_app({**config, "console_idle_timeout": 60})
+    application = open_app({**config, "console_idle_timeout": 60})
     try:
         clock = movable_clock()
-        application.extensions["keyledger.console"].clock = clock
+        console_settings_of(application).clock = clock
         console = ConsoleClient(application.test_client())
         console.sign_in(ADMIN_TOKEN)
         clock.advance(seconds=61)
         assert console.get("/console/").status_code == 303
     finally:
-        application.extensions["keyledger"].close()
+        services_of(application).close()
 
 
 def test_revoking_the_token_ends_its_sessions(
     app: Flask, signed_in: ConsoleClient
 ) -> None:
-    app.extensions["keyledger"].operators.create("bob", "admin", "klo_bob-token-xyz")
+    services_of(app).operators.create("bob", "admin", "klo_bob-token-xyz")
     bob = ConsoleClient(app.test_client())
     bob.sign_in("klo_bob-token-xyz")
     assert bob.get("/console/").status_code == 200
-    app.extensions["keyledger"].operators.revoke("bob")
+    services_of(app).operators.revoke("bob")
     response = bob.get("/console/")
     assert response.status_code == 303
     assert "ended=revoked" in response.headers["Location"]
@@ -178,12 +179,12 @@ def test_revoking_the_token_ends_its_sessions(
 
 
 def test_revoked_operator_cannot_post(app: Flask, api: ApiClient) -> None:
-    app.extensions["keyledger"].operators.create("bob", "admin", "klo_bob-token-xyz")
+    services_of(app).operators.create("bob", "admin", "klo_bob-token-xyz")
     key = api.create_key(description="kept")
     bob = ConsoleClient(app.test_client())
     bob.sign_in("klo_bob-token-xyz")
     token = bob.csrf()
-    app.extensions["keyledger"].operators.revoke("bob")
+    services_of(app).operators.revoke("bob")
     response = bob.client.post(
         f"/console/keys/{key['id']}/disable", data={"csrf_token": token}
     )
