@@ -50,6 +50,10 @@ class Settings:
     usage_flush_seconds: int = 5
     # "off" only to measure what counting costs (bench/): no usage, no last use.
     usage_counting: str = "on"
+    # Console sign-in sessions end after this long without a request, and
+    # this long after sign-in whatever happens (seconds).
+    console_idle_timeout: int = 30 * 60
+    console_absolute_timeout: int = 12 * 60 * 60
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -65,6 +69,8 @@ _ENVIRONMENT = {
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
     "usage_flush_seconds": "KEYLEDGER_USAGE_FLUSH_SECONDS",
     "usage_counting": "KEYLEDGER_USAGE_COUNTING",
+    "console_idle_timeout": "KEYLEDGER_CONSOLE_IDLE_TIMEOUT",
+    "console_absolute_timeout": "KEYLEDGER_CONSOLE_ABSOLUTE_TIMEOUT",
 }
 _INTEGERS = {
     "trusted_proxy_hops",
@@ -72,6 +78,8 @@ _INTEGERS = {
     "postgres_max_overflow",
     "aggregate_cache_size",
     "usage_flush_seconds",
+    "console_idle_timeout",
+    "console_absolute_timeout",
 }
 
 
