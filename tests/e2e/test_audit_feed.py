@@ -17,7 +17,8 @@ import pytest
 from flask import Flask
 
 from service import cli
-from tests.conftest import SECRET_KEY, ApiClient
+from tests.support.credentials import SECRET_KEY
+from tests.support.http import ApiClient
 
 Item = dict[str, Any]
 QUOTED = 'payments, "EU" backend, café ✓'

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 from service.authorization import Authorizer
-from tests.conftest import ApiClient, basic, bearer
+from tests.support.http import ApiClient, basic, bearer
 
 CLIENT_IP = "203.0.113.9"
 # The operators' clock for keys whose expiry has passed in real time: a past

@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 from flask import Flask
 
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 ITEM_FIELDS = [
     "key_id",

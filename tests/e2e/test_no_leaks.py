@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
-from tests.conftest import ADMIN_TOKEN, basic, bearer
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import basic, bearer
 
 # The only answers whose purpose is to hand out a DevSecret.
 CARRIES_SECRET = {

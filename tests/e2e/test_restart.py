@@ -13,9 +13,10 @@ import pytest
 
 from service.app import build_services
 from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.integration.test_read_model import snapshot
-from tests.support.gunicorn import GunicornServer, bearer
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.gunicorn import GunicornServer
+from tests.support.http import bearer
 
 KEYS = 8
 WRITES_BEFORE_KILL = 40

@@ -15,7 +15,7 @@ from flask import Flask
 
 from service.app import create_app
 from service.config import SECRET_KEY_FILE_NAME
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 BOOTSTRAP_TOKEN = "klo_at-rest-bootstrap-token-0123456789abcdefghij"
 
