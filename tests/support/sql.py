@@ -49,4 +49,5 @@ def postgres_admin(statement: str, params: tuple[Any, ...] = ()) -> Rows:
     import psycopg
 
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        return list(conn.execute(statement, params).fetchall())  # type: ignore[arg-type]
+        cursor = conn.execute(statement, params)  # type: ignore[arg-type]
+        return list(cursor.fetchall()) if cursor.description else []
