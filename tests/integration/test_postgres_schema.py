@@ -5,24 +5,22 @@ that name themselves and survive being terminated by the server."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-import psycopg
 import pytest
 
 from domain import AuditContext, recording_as
 from service.app import Services, build_services
 from service.config import APPLICATION_NAME_SETTING, load_settings, parse_store
+from tests.support.concurrency import run_together
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
-from tests.support.sql import POSTGRES_URL
+from tests.support.sql import postgres_admin, schema_of
 
 pytestmark = pytest.mark.postgres
 
-T = TypeVar("T")
 OPERATOR = AuditContext("alice", "192.0.2.10", "req-pg")
 TABLES = {
     "stored_events",
@@ -33,42 +31,10 @@ TABLES = {
 }
 
 
-def sql(statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        return list(conn.execute(statement, params).fetchall())
-
-
-def schema_of(url: str) -> str:
-    return url.rsplit("schema=", 1)[1].split("&", 1)[0]
-
-
 def settings_for(url: str) -> Any:
     return load_settings(
         {"database_url": url, "secret_key": SECRET_KEY, "log_level": "WARNING"}
     )
-
-
-def all_at_once(count: int, work: Callable[[], T]) -> list[T]:
-    """Runs ``work`` in ``count`` threads released together; re-raises."""
-    together = threading.Barrier(count)
-    results: list[T] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        together.wait()
-        try:
-            results.append(work())
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.fixture
@@ -91,7 +57,7 @@ def test_two_services_built_at_once_on_an_empty_schema_share_one_store(
         opened.append(services)
         return services, services.operators.bootstrap(ADMIN_TOKEN)
 
-    (first, token_1), (second, token_2) = all_at_once(2, start)
+    (first, token_1), (second, token_2) = run_together([start, start])
     with recording_as(OPERATOR):
         key = first.ledger.create_key(permissions=["send"]).key
 
@@ -118,11 +84,11 @@ def test_the_schema_named_in_the_url_is_created_with_every_table(
     postgres_url: str, opened: list[Services]
 ) -> None:
     schema = schema_of(postgres_url)
-    before = sql(
+    before = postgres_admin(
         "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
     )
     opened.append(build_services(settings_for(postgres_url)))
-    tables = sql(
+    tables = postgres_admin(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
         (schema,),
     )
@@ -154,7 +120,7 @@ def named(postgres_url: str, opened: list[Services]) -> tuple[Services, str]:
 
 
 def backends(name: str) -> int:
-    rows = sql(
+    rows = postgres_admin(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
     )
     return int(rows[0][0])
@@ -163,7 +129,7 @@ def backends(name: str) -> int:
 def terminate(name: str) -> None:
     """Terminates every backend carrying ``name`` and waits until they are gone
     (the server ends them asynchronously)."""
-    sql(
+    postgres_admin(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE application_name = %s",
         (name,),
