@@ -39,7 +39,7 @@ class Deployment:
         return ServedApi(self.servers[n % len(self.servers)])
 
     def workers(self) -> int:
-        return sum(server.workers for server in self.servers)
+        return sum(server.workers or 0 for server in self.servers)
 
     def answers_by_worker(self) -> Counter[int]:
         total: Counter[int] = Counter()

@@ -66,30 +66,42 @@ class GunicornServer:
         self,
         env: dict[str, str],
         *,
-        workers: int = 2,
+        workers: int | None = 2,
         log_path: Path | None = None,
         access_log: bool = False,
+        app: str = "wsgi:app",
+        config: str = "gunicorn.conf.py",
+        ready_path: str = "/healthz",
+        ready_status: int | None = 200,
     ) -> None:
+        """``workers`` None leaves the count to ``config``; ``ready_status``
+        None counts any HTTP answer on ``ready_path`` as started."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = env
         self.log_path = log_path
         self.access_log = access_log
+        self.app = app
+        self.config = config
+        self.ready_path = ready_path
+        self.ready_status = ready_status
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> GunicornServer:
         env = {**os.environ, **self.env}
         env.pop("GUNICORN_CMD_ARGS", None)
-        env["KEYLEDGER_BIND"] = f"127.0.0.1:{self.port}"
-        env["WEB_CONCURRENCY"] = str(self.workers)
-        command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"]
+        env.pop("WEB_CONCURRENCY", None)
+        if self.workers is not None:
+            env["WEB_CONCURRENCY"] = str(self.workers)
+        command = [sys.executable, "-m", "gunicorn", "-c", self.config]
+        command += ["--bind", f"127.0.0.1:{self.port}"]
         if self.access_log:
             assert self.log_path is not None, "the access log goes to log_path"
             command += ["--access-logfile", "-", "--access-logformat", _ACCESS_FORMAT]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [*command, "wsgi:app"],
+            [*command, self.app],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -101,7 +113,8 @@ class GunicornServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
             try:
-                if self.request("GET", "/healthz").status == 200:
+                status = self.request("GET", self.ready_path).status
+                if self.ready_status in (None, status):
                     return self
             except OSError:
                 pass
