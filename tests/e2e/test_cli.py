@@ -112,7 +112,11 @@ def test_operator_commands_refuse_with_exit_2_and_a_message(
 ) -> None:
     # The refusals are the registry's, the same on either store.
     database_url = f"sqlite:///{tmp_path / 'keyledger.db'}"
-    run(database_url, "operators", "create", "admin", "--role", "admin")
+    opened = build_services(
+        load_settings({"database_url": database_url, "secret_key": SECRET_KEY}, {})
+    )
+    opened.operators.bootstrap(ADMIN_TOKEN)  # an operator named admin
+    opened.close()
     result = run(database_url, *args)
     assert result.returncode == 2
     assert message in result.stderr
