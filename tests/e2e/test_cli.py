@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from domain import AuditContext, recording_as
-from service.app import Services, build_services
-from service.config import load_settings
+from service.wiring import Services
+from tests.conftest import open_services
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 
 KEYLEDGER = str(Path(sys.executable).with_name("keyledger"))
@@ -48,12 +48,13 @@ def run(
 @pytest.fixture
 def store(database_url: str) -> Iterator[Services]:
     """The store the commands work on, also opened here to check their effect."""
-    services = build_services(
-        load_settings(
-            {"database_url": database_url, "secret_key": SECRET_KEY}, environ={}
-        )
+    services = open_services(
+        {
+            "database_url": database_url,
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+        }
     )
-    services.operators.bootstrap(ADMIN_TOKEN)
     yield services
     services.close()
 
@@ -112,11 +113,8 @@ def test_operator_commands_refuse_with_exit_2_and_a_message(
 ) -> None:
     # The refusals are the registry's, the same on either store.
     database_url = f"sqlite:///{tmp_path / 'keyledger.db'}"
-    opened = build_services(
-        load_settings({"database_url": database_url, "secret_key": SECRET_KEY}, {})
-    )
-    opened.operators.bootstrap(ADMIN_TOKEN)  # an operator named admin
-    opened.close()
+    # A prepared store, with its first operator named admin.
+    open_services({"database_url": database_url, "secret_key": SECRET_KEY}).close()
     result = run(database_url, *args)
     assert result.returncode == 2
     assert message in result.stderr

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
+from tests.conftest import open_app
 from tests.support.credentials import ADMIN_TOKEN
 from tests.support.http import basic, bearer
 
@@ -44,7 +44,7 @@ class RecordingClient:
 
 @pytest.fixture
 def debug_app(config: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({**config, "log_level": "DEBUG"})
+    app = open_app({**config, "log_level": "DEBUG"})
     yield app
     app.extensions["keyledger"].close()
 

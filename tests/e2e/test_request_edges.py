@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.app import create_app
+from service.api.context import services_of
+from tests.conftest import open_app
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.http import ApiClient, basic
 from tests.support.sql import postgres_admin, schema_of
@@ -75,7 +76,7 @@ def sqlite_config(tmp_path: Path) -> dict[str, Any]:
 def recorded_source_ip(
     config: dict[str, Any], hops: int, forwarded_for: str | None
 ) -> str:
-    app = create_app({**config, "trusted_proxy_hops": hops})
+    app = open_app({**config, "trusted_proxy_hops": hops})
     try:
         client = app.test_client()
         headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
@@ -89,7 +90,7 @@ def recorded_source_ip(
         assert created.status_code == 201, created.json
         history = api.get(f"/v1/keys/{created.json['id']}/history").json["items"]
     finally:
-        app.extensions["keyledger"].close()
+        services_of(app).close()
     return str(history[0]["source_ip"])
 
 
@@ -123,9 +124,9 @@ def test_the_recorded_source_ip_follows_the_trusted_proxy_hops(
 
 @pytest.fixture
 def served(config: dict[str, Any]) -> Iterator[tuple[Flask, str]]:
-    app = create_app({**config, "log_level": "CRITICAL"})
+    app = open_app({**config, "log_level": "CRITICAL"})
     yield app, config["database_url"]
-    app.extensions["keyledger"].close()
+    services_of(app).close()
 
 
 def break_store(database_url: str) -> None:

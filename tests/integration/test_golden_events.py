@@ -16,7 +16,8 @@ from eventsourcing.persistence import StoredEvent
 from flask import Flask
 
 from domain import EVENT_TYPE_NAMES
-from service.app import create_app
+from service.api.context import services_of
+from tests.conftest import open_app
 from tests.fixtures.golden_events import Golden, all_golden, values_of
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.http import ApiClient
@@ -29,7 +30,7 @@ BY_TYPE = {golden.type: golden for golden in GOLDEN}
 def decoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     """The current application, whose mapper decodes stored events."""
     database = tmp_path_factory.mktemp("golden") / "decoder.db"
-    app = create_app(
+    app = open_app(
         {
             "database_url": f"sqlite:///{database}",
             "secret_key": SECRET_KEY,
@@ -38,7 +39,7 @@ def decoder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         }
     )
     yield app
-    app.extensions["keyledger"].close()
+    services_of(app).close()
 
 
 def stored(golden: Golden) -> StoredEvent:
@@ -61,7 +62,7 @@ def test_every_event_type_has_a_golden_fixture() -> None:
 def test_a_golden_event_decodes_to_its_class_and_values(
     decoder: Flask, golden: Golden
 ) -> None:
-    mapper = decoder.extensions["keyledger"].ledger.mapper
+    mapper = services_of(decoder).ledger.mapper
     event = mapper.to_domain_event(stored(golden))
 
     assert EVENT_TYPE_NAMES[type(event)] == golden.type
@@ -75,7 +76,7 @@ def test_a_store_of_golden_events_answers_history_and_past_states(
     key_id = BY_TYPE["created"].originator_id
     # One key's life; a fixture added later continues it with the next version.
     assert [g.originator_version for g in life] == list(range(1, len(life) + 1))
-    ledger = app.extensions["keyledger"].ledger
+    ledger = services_of(app).ledger
     ledger.recorder.insert_events(
         [stored(Golden(**{**vars(g), "originator_id": key_id})) for g in life]
     )

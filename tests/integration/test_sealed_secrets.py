@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.app import create_app
+from service.api.context import services_of
 from service.config import (
     ConfigurationError,
     encode_key,
@@ -23,6 +23,7 @@ from service.config import (
     parse_store,
 )
 from service.sealing import SealError, SecretSealer
+from tests.conftest import open_app
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.http import ApiClient
 
@@ -88,12 +89,12 @@ def sealed_store(tmp_path: Path) -> tuple[str, dict[str, Any]]:
     try:
         key = ApiClient(app.test_client()).create_key(description="sealed")
     finally:
-        app.extensions["keyledger"].close()
+        services_of(app).close()
     return url, key
 
 
 def serve(url: str, secret_key: str) -> Flask:
-    return create_app(
+    return open_app(
         {
             "database_url": url,
             "secret_key": secret_key,
@@ -124,7 +125,7 @@ def test_reveal_with_another_master_key_refuses_without_the_secret(
         # The hash was keyed with the old key too: the secret no longer passes.
         auth = api.auth(key["dev_key"], key["dev_secret"])
     finally:
-        app.extensions["keyledger"].close()
+        services_of(app).close()
 
     assert_refused_without_secrets(revealed, key)
     assert auth.status_code == 401
@@ -155,7 +156,7 @@ def test_reveal_of_a_tampered_seal_refuses_without_the_secret(
         revealed = api.get(f"/v1/keys/{key['id']}/secret")
         details = api.get(f"/v1/keys/{key['id']}")
     finally:
-        app.extensions["keyledger"].close()
+        services_of(app).close()
 
     assert_refused_without_secrets(revealed, key)
     assert details.status_code == 200  # the rest of the key is still served
