@@ -122,12 +122,15 @@ def test_reveal_with_another_master_key_refuses_without_the_secret(
     try:
         api = ApiClient(app.test_client())
         revealed = api.get(f"/v1/keys/{key['id']}/secret")
+        history = api.get(f"/v1/keys/{key['id']}/history")
         # The hash was keyed with the old key too: the secret no longer passes.
         auth = api.auth(key["dev_key"], key["dev_secret"])
     finally:
         services_of(app).close()
 
     assert_refused_without_secrets(revealed, key)
+    assert "KEYLEDGER_SECRET_KEY" in revealed.json["message"]
+    assert [item["type"] for item in history.json["items"]] == ["created"]
     assert auth.status_code == 401
 
 
@@ -160,6 +163,7 @@ def test_reveal_of_a_tampered_seal_refuses_without_the_secret(
 
     assert_refused_without_secrets(revealed, key)
     assert details.status_code == 200  # the rest of the key is still served
+    assert details.json["version"] == 1  # nothing was shown, nothing recorded
 
 
 # Where the master key comes from.
