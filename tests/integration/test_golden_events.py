@@ -96,7 +96,9 @@ def test_a_store_of_golden_events_answers_history_and_past_states(
         g.values["actor"] for g in life
     ]
     assert [i["type"] for i in audit.json["items"]] == [g.type for g in life]
-    assert api.get(f"/v1/keys/{key_id}").status_code == 404  # deleted
+    now = api.get(f"/v1/keys/{key_id}")  # deleted, restored, then rolled
+    assert (now.status_code, now.json["status"]) == (200, "disabled")
+    assert now.json["previous_secret_expires_at"] is not None
     assert as_it_stood.status_code == 200, as_it_stood.json
     assert as_it_stood.json["version"] == enabled["originator_version"]
     assert as_it_stood.json["status"] == "enabled"
