@@ -18,6 +18,7 @@ from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
 from service.config import Settings, load_settings
+from service.forward_auth import ForwardAuthEndpoint
 from service.ledger import KeyLedger
 from service.operators import OperatorRegistry, operators_ddl
 
@@ -105,6 +106,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _require_json_bodies(app)
 
     app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    # Outside /v1/auth's handler but inside ProxyFix: the forwarded
+    # client address is what the KEYLEDGER_TRUSTED_PROXY_HOPS rule says.
+    app.wsgi_app = ForwardAuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxy_hops

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from projections.credentials import CredentialsUnavailable
+from projections.credentials import Credentials, CredentialsUnavailable
 from service.authorization import (
     DENY_CREDENTIALS,
     AuthDecision,
@@ -140,17 +141,24 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 def _decision_body(decision: AuthDecision) -> bytes:
     if decision.allowed and decision.credentials is not None:
-        return _dump(
-            {
-                "allowed": True,
-                "key_id": decision.credentials.key_id,
-                "dev_key": decision.credentials.dev_key,
-                "permissions": list(decision.credentials.permissions),
-            }
-        )
+        return _dump(allowed_body(decision.credentials))
     if decision.reason == "invalid_credentials":
         return _DENIED_CREDENTIALS_BODY
     return _dump({"allowed": False, "reason": decision.reason})
+
+
+def allowed_body(credentials: Credentials) -> dict[str, Any]:
+    """The ``200`` body; ``expires_at`` lets a caller's cache end with the key."""
+    expires_at = credentials.expires_at
+    return {
+        "allowed": True,
+        "key_id": credentials.key_id,
+        "dev_key": credentials.dev_key,
+        "permissions": list(credentials.permissions),
+        "expires_at": None
+        if expires_at is None
+        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at)),
+    }
 
 
 def _challenge(decision: AuthDecision) -> list[tuple[str, str]]:
