@@ -13,10 +13,12 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from projections.change_feed import ChangeFeed
 from service.api import audit, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
+from service.changes_endpoint import ChangeFeedEndpoint
 from service.config import Settings, load_settings
 from service.forward_auth import ForwardAuthEndpoint
 from service.ledger import KeyLedger
@@ -106,6 +108,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _require_json_bodies(app)
 
     app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    recorder = services.ledger.ledger_recorder
+    app.wsgi_app = ChangeFeedEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app,
+        ChangeFeed(recorder.dialect, recorder.read_transaction),
+        services.operators,
+    )
     # Outside /v1/auth's handler but inside ProxyFix: the forwarded
     # client address is what the KEYLEDGER_TRUSTED_PROXY_HOPS rule says.
     app.wsgi_app = ForwardAuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]

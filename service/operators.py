@@ -28,6 +28,8 @@ TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 class Role(enum.StrEnum):
     ADMIN = "admin"
     AUDITOR = "auditor"
+    # The OTP services' caches: the change feed, nothing else.
+    SERVICE = "service"
 
 
 class OperatorError(Exception):
@@ -100,7 +102,9 @@ class OperatorRegistry:
         try:
             checked_role = Role(role)
         except ValueError:
-            raise OperatorError("role must be 'admin' or 'auditor'") from None
+            raise OperatorError(
+                "role must be 'admin', 'auditor' or 'service'"
+            ) from None
         token = token or new_token()
         if not self._insert(name, checked_role, token):
             raise OperatorError(f"an operator named {name!r} exists already")
