@@ -47,22 +47,26 @@ class ChangeFeed:
         )
         self._head = f"SELECT MAX(notification_id) AS n FROM {audit}"
 
-    def head(self) -> int:
+    def read(self) -> contextlib.AbstractContextManager[Cursor]:
+        """A read transaction; a poll's other reads may share it."""
+        return self._transaction()
+
+    def head(self, cursor: Cursor) -> int:
         """The position of the last recorded event (0 for an empty log)."""
-        with self._transaction() as cursor:
-            cursor.execute(self._head)
-            row = cursor.fetchone()
+        cursor.execute(self._head)
+        row = cursor.fetchone()
         return 0 if row is None or row["n"] is None else int(row["n"])
 
-    def after(self, position: int, limit: int = PAGE_LIMIT) -> list[Change]:
+    def after(
+        self, cursor: Cursor, position: int, limit: int = PAGE_LIMIT
+    ) -> list[Change]:
         """At most ``limit`` changes recorded after ``position``, oldest first."""
-        with self._transaction() as cursor:
-            cursor.execute(self._page, (position, limit))
-            rows = list(cursor.fetchall())  # type: ignore[attr-defined]
-            dev_keys: dict[str, str] = {}
-            for row in rows:
-                if row["dev_key"] is None and row["key_id"] not in dev_keys:
-                    dev_keys[row["key_id"]] = self._first_dev_key(cursor, row["key_id"])
+        cursor.execute(self._page, (position, limit))
+        rows = list(cursor.fetchall())  # type: ignore[attr-defined]
+        dev_keys: dict[str, str] = {}
+        for row in rows:
+            if row["dev_key"] is None and row["key_id"] not in dev_keys:
+                dev_keys[row["key_id"]] = self._first_dev_key(cursor, row["key_id"])
         return [
             Change(
                 position=int(row["notification_id"]),

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from projections.change_feed import ChangeFeed
+from projections.change_feed import Change, ChangeFeed
 from service.operators import OperatorRegistry, Role
 
 PATH = "/v1/changes"
@@ -80,12 +80,26 @@ class ChangeFeedEndpoint:
     def answer(self, environ: dict[str, Any]) -> dict[str, Any]:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             raise FeedError(405, "use GET", headers=[("Allow", "GET, HEAD, OPTIONS")])
-        self._authorize(environ.get("HTTP_AUTHORIZATION", ""))
-        after = _after(environ.get("QUERY_STRING", ""))
+        token = _bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+        # Like the Flask API: who is asking is checked before what is asked.
+        invalid: FeedError | None = None
         try:
-            if after is None:
-                return {"items": [], "position": self.feed.head()}
-            changes = self.feed.after(after)
+            after = _after(environ.get("QUERY_STRING", ""))
+        except FeedError as error:
+            after, invalid = None, error
+        changes: list[Change] = []
+        # One read transaction for the token and the page: polls are many.
+        try:
+            with self.feed.read() as cursor:
+                operator = self.operators.authenticate_in(cursor, token)
+                if (
+                    invalid is None
+                    and operator is not None
+                    and operator.role in FEED_ROLES
+                ):
+                    if after is None:
+                        return {"items": [], "position": self.feed.head(cursor)}
+                    changes = self.feed.after(cursor, after)
         except Exception as error:  # any store failure: the caller retries
             logger.warning("change feed unavailable: %s", type(error).__name__)
             raise FeedError(
@@ -93,28 +107,6 @@ class ChangeFeedEndpoint:
                 "the store is unavailable; retry shortly",
                 headers=[("Retry-After", "1")],
             ) from None
-        return {
-            "items": [
-                {
-                    "position": change.position,
-                    "key_id": change.key_id,
-                    "dev_key": change.dev_key,
-                    "type": change.type,
-                }
-                for change in changes
-            ],
-            "position": changes[-1].position if changes else after,
-        }
-
-    def _authorize(self, header: str) -> None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise FeedError(
-                401,
-                "an operator token is required (Authorization: Bearer <token>)",
-                headers=[("WWW-Authenticate", 'Bearer realm="keyledger"')],
-            )
-        operator = self.operators.authenticate(token.strip())
         if operator is None:
             raise FeedError(
                 401,
@@ -128,6 +120,32 @@ class ChangeFeedEndpoint:
             )
         if operator.role not in FEED_ROLES:
             raise FeedError(403, f"the {operator.role.value} role may not do this")
+        if invalid is not None:
+            raise invalid
+        assert after is not None
+        return {
+            "items": [
+                {
+                    "position": change.position,
+                    "key_id": change.key_id,
+                    "dev_key": change.dev_key,
+                    "type": change.type,
+                }
+                for change in changes
+            ],
+            "position": changes[-1].position if changes else after,
+        }
+
+
+def _bearer_token(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise FeedError(
+            401,
+            "an operator token is required (Authorization: Bearer <token>)",
+            headers=[("WWW-Authenticate", 'Bearer realm="keyledger"')],
+        )
+    return token.strip()
 
 
 def _after(query: str) -> int | None:

@@ -80,14 +80,18 @@ class OperatorRegistry:
     def authenticate(self, token: str) -> Operator | None:
         """The active operator holding ``token``, or None."""
         with self._read() as cursor:
-            cursor.execute(
-                self._q(
-                    f"SELECT name, role, created_at FROM {self._table} "
-                    "WHERE token_hash = ? AND revoked_at IS NULL"
-                ),
-                (token_hash(token),),
-            )
-            row = cursor.fetchone()
+            return self.authenticate_in(cursor, token)
+
+    def authenticate_in(self, cursor: Cursor, token: str) -> Operator | None:
+        """:meth:`authenticate` inside the caller's read transaction."""
+        cursor.execute(
+            self._q(
+                f"SELECT name, role, created_at FROM {self._table} "
+                "WHERE token_hash = ? AND revoked_at IS NULL"
+            ),
+            (token_hash(token),),
+        )
+        row = cursor.fetchone()
         if row is None:
             return None
         return Operator(row["name"], Role(row["role"]), from_micros(row["created_at"]))

@@ -269,3 +269,10 @@ def test_the_cli_creates_a_service_operator(
 def test_an_unknown_role_names_all_three(app: Flask) -> None:
     with pytest.raises(OperatorError, match="'admin', 'auditor' or 'service'"):
         app.extensions["keyledger"].operators.create("x", "root")
+
+
+def test_an_unknown_token_is_refused_before_its_query_is_checked(
+    api: ApiClient,
+) -> None:
+    response = api.as_token("klo_nobody").get("/v1/changes?after=-1")
+    assert response.status_code == 401
