@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from projections.sql import AUDIT_TABLE
 from service import cli
 from service.operators import OperatorError
 from tests.conftest import SECRET_KEY, ApiClient, basic
@@ -276,3 +277,22 @@ def test_an_unknown_token_is_refused_before_its_query_is_checked(
 ) -> None:
     response = api.as_token("klo_nobody").get("/v1/changes?after=-1")
     assert response.status_code == 401
+
+
+def test_an_unreadable_store_answers_503_and_recovers(
+    app: Flask, api: ApiClient, service_api: ApiClient
+) -> None:
+    api.create_key()
+    recorder = app.extensions["keyledger"].ledger.ledger_recorder
+    table, away = (recorder.dialect.table(name) for name in (AUDIT_TABLE, "gone"))
+    with recorder.write_transaction() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO gone")
+    try:
+        response = changes(service_api, "?after=0")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.json["code"] == 503
+    finally:
+        with recorder.write_transaction() as cursor:
+            cursor.execute(f"ALTER TABLE {away} RENAME TO {AUDIT_TABLE}")
+    assert len(changes(service_api, "?after=0").json["items"]) == 1

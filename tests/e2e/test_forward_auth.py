@@ -7,6 +7,7 @@ KEYLEDGER_TRUSTED_PROXY_HOPS rule."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from projections.sql import KEYS_TABLE
 from service.app import create_app
 from tests.conftest import ApiClient, basic
 
@@ -297,3 +299,34 @@ def test_an_unparsable_forwarded_address_answers_422(
     )
     assert response.status_code == 422
     assert list(response.json["errors"]) == ["X-Forwarded-For"]
+
+
+# 503: the store cannot be read; nothing is guessed.
+
+
+@contextmanager
+def keys_table_missing(app: Flask) -> Iterator[None]:
+    """The current-state table vanishes for a moment, as in a broken store."""
+    recorder = app.extensions["keyledger"].ledger.ledger_recorder
+    table = recorder.dialect.table(KEYS_TABLE)
+    with recorder.write_transaction() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {KEYS_TABLE}_away")
+    try:
+        yield
+    finally:
+        away = recorder.dialect.table(f"{KEYS_TABLE}_away")
+        with recorder.write_transaction() as cursor:
+            cursor.execute(f"ALTER TABLE {away} RENAME TO {KEYS_TABLE}")
+
+
+def test_an_unreadable_store_answers_503_and_recovers(
+    api: ApiClient, app: Flask, key: dict[str, Any]
+) -> None:
+    credentials = basic(key["dev_key"], key["dev_secret"])
+    with keys_table_missing(app):
+        response = forward(api.client, credentials)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "1"
+        assert response.json["allowed"] is False
+        assert not any(name in response.headers for name in IDENTITY_HEADERS)
+    assert forward(api.client, credentials).status_code == 200
