@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from auth_bench import GUNICORN_SETTINGS, prepare_store
-from fill_store import BOOTSTRAP_TOKEN, SECRET_KEY
+from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY
 from served_app import (
     Target,
     server_cpu_seconds,
@@ -46,8 +48,11 @@ clients = [Client(url, cache=True, service_token=token, refresh_interval=0.5)
            for _ in range(count)]
 print("polling", flush=True)
 sys.stdin.read()  # until the bench closes our stdin
+reads = sum(client.cache_stats().feed_reads for client in clients)
+failures = sum(client.cache_stats().feed_failures for client in clients)
 for client in clients:
     client.close()
+print(reads, failures, flush=True)
 """
 
 
@@ -103,10 +108,73 @@ def start_pollers(url: str, token: str, count: int) -> subprocess.Popen[str]:
     return process
 
 
-def stop_pollers(process: subprocess.Popen[str]) -> None:
+def stop_pollers(process: subprocess.Popen[str]) -> tuple[int, int]:
+    """Stops the pollers; returns how many feed reads succeeded and failed."""
     assert process.stdin is not None
+    assert process.stdout is not None
     process.stdin.close()
+    reads, failures = process.stdout.readline().split()
     process.wait(timeout=30)
+    return int(reads), int(failures)
+
+
+def sequential_cpu(
+    target: Target, token: str, credentials: Path, count: int
+) -> dict[str, float]:
+    """Server CPU per request, one request at a time (a fresh connection
+    each, as the sync workers want): a poll against an auth call."""
+    header = re.search(r'"(Basic [^"]+)"', credentials.read_text())
+    assert header is not None
+    calls: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
+        "auth": (
+            "POST",
+            "/v1/auth",
+            {"Authorization": header.group(1), "Content-Type": "application/json"},
+            json.dumps({"api": "send", "client_ip": CLIENT_IP}).encode(),
+        ),
+        "poll": (
+            "GET",
+            "/v1/changes?after=0",
+            {"Authorization": f"Bearer {token}"},
+            None,
+        ),
+    }
+    cost: dict[str, float] = {}
+    for name, (method, path, headers, body) in calls.items():
+        if name == "poll":  # ask from the head, as a cache in its rhythm does
+            path = f"/v1/changes?after={head(target, token)}"
+        cpu_before = server_cpu_seconds(target)
+        for _ in range(count):
+            connection = http.client.HTTPConnection("127.0.0.1", target.port)
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            if response.status != 200:
+                raise RuntimeError(f"{name} answered {response.status}")
+        cost[name] = (server_cpu_seconds(target) - cpu_before) * 1000 / count
+    return cost
+
+
+def idle_auth_rate() -> float | None:
+    """/v1/auth's rate from the auth benchmark's last run, if any: measured
+    on the same machine while idle, same gunicorn settings."""
+    try:
+        report = json.loads((BENCH / "results" / "auth.json").read_text())
+        return float(
+            report["summary"]["per_target"]["keyledger"]["requests_per_s_median"]
+        )
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def head(target: Target, token: str) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{target.port}/v1/changes",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return int(json.loads(response.read())["position"])
 
 
 def polls_served(target: Target, token: str) -> None:
@@ -129,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pollers", type=int, default=50)
+    parser.add_argument("--sequential", type=int, default=1000)
     parser.add_argument("--store", type=Path, default=Path("/tmp/keyledger-auth-bench"))
     parser.add_argument("--fresh", action="store_true")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "gateway.json")
@@ -175,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
                     result = measure(target, script, path, credentials, args)
                 finally:
                     if pollers is not None:
-                        stop_pollers(pollers)
+                        result_polls = stop_pollers(pollers)
+                if pollers is not None:
+                    result["feed_reads"], result["feed_failures"] = result_polls
                 runs[name].append(result)
                 print(
                     f"run {round_ + 1} {name:18} {result['requests_per_s']:9,.0f} "
@@ -184,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['server_cpu_ms_per_request']:.3f} ms  load "
                     f"{result['load_average_1min']:.1f}  non-2xx {result['non_2xx']}"
                 )
+        sequential = [
+            sequential_cpu(target, token, credentials, args.sequential)
+            for _ in range(args.runs)
+        ]
+        for cost in sequential:
+            print(f"server CPU ms per request, one at a time: {cost}")
     finally:
         stop(target)
 
@@ -211,7 +288,29 @@ def main(argv: list[str] | None = None) -> int:
         "forward_over_auth_by_cpu": round(cpu["auth"] / cpu["forward"], 3),
         "auth_polled_over_auth": round(median["auth_while_polled"] / median["auth"], 3),
         "auth_polled_over_auth_per_round": [round(r, 3) for r in per_round_polled],
+        "sequential_server_cpu_ms": {
+            name: round(statistics.median(c[name] for c in sequential), 4)
+            for name in ("auth", "poll")
+        },
     }
+    # What the polls take from /v1/auth when the caches run on their own
+    # machines (as they do: in the OTP services): their server CPU, in auth
+    # calls (a poll costs `poll/auth` of one), against the auth rate.
+    poll_over_auth = (
+        summary["sequential_server_cpu_ms"]["poll"]
+        / summary["sequential_server_cpu_ms"]["auth"]
+    )
+    polls_per_s = args.pollers / 0.5
+    summary["poll_cost_in_auth_calls"] = round(poll_over_auth, 3)
+    summary["polls_share_of_auth_capacity"] = round(
+        polls_per_s * poll_over_auth / median["auth"], 4
+    )
+    idle = idle_auth_rate()
+    if idle:
+        summary["auth_rate_idle_machine"] = idle
+        summary["polls_share_of_auth_capacity_idle_machine"] = round(
+            polls_per_s * poll_over_auth / idle, 4
+        )
     report = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {
@@ -233,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             "order": "auth, forward, auth with pollers; repeated",
         },
         "runs": runs,
+        "sequential_server_cpu_ms": sequential,
         "summary": summary,
         "targets": {"forward_over_auth_min": 0.95, "auth_polled_over_auth_min": 0.95},
     }

@@ -51,6 +51,7 @@ def test_a_repeated_call_is_answered_from_the_cache(
     assert stats is not None
     assert (stats.hits, stats.misses) == (199, 1)
     assert stats.hit_rate >= 0.99
+    assert stats.feed_reads >= 1
 
 
 def test_each_api_address_and_secret_is_its_own_entry(
@@ -170,6 +171,7 @@ def test_without_a_readable_feed_nothing_is_reused(keyledger: Keyledger) -> None
         keyledger.url, cache=True, service_token="klo_not-a-token", max_age=5.0
     ) as client:
         assert not client.refresh()
+        assert client.cache_stats().feed_failures >= 1  # type: ignore[union-attr]
         for _ in range(5):
             assert ask(client, key).allowed
         stats = client.cache_stats()

@@ -27,6 +27,8 @@ class CacheStats:
     bypassed: int
     invalidated: int
     size: int
+    feed_reads: int = 0
+    feed_failures: int = 0
 
     @property
     def hit_rate(self) -> float:
@@ -69,6 +71,7 @@ class DecisionCache:
         # monotonic time of the last successful feed read; None: never read.
         self._feed_ok_at: float | None = None
         self.hits = self.misses = self.bypassed = self.invalidated = 0
+        self.feed_reads = self.feed_failures = 0
 
     def key(self, dev_key: str, dev_secret: str, api: str, client_ip: str) -> bytes:
         message = f"{dev_key}:{dev_secret}\n{api}\n{client_ip}".encode()
@@ -141,8 +144,18 @@ class DecisionCache:
 
     def feed_read(self) -> None:
         self._feed_ok_at = self._monotonic()
+        self.feed_reads += 1
+
+    def feed_failed(self) -> None:
+        self.feed_failures += 1
 
     def stats(self) -> CacheStats:
         return CacheStats(
-            self.hits, self.misses, self.bypassed, self.invalidated, len(self._entries)
+            self.hits,
+            self.misses,
+            self.bypassed,
+            self.invalidated,
+            len(self._entries),
+            self.feed_reads,
+            self.feed_failures,
         )

@@ -54,6 +54,7 @@ class FeedFollower:
                 self._read_to_end()
             except KeyledgerError as error:
                 logger.warning("keyledger change feed unreadable: %s", error)
+                self._cache.feed_failed()
                 return False
             self._cache.feed_read()
             return True
