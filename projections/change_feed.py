@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from projections.sql import AUDIT_TABLE, KEYS_TABLE, Dialect
-from projections.writer import Cursor
+from projections.sql import (
+    AUDIT_TABLE,
+    KEYS_TABLE,
+    Cursor,
+    Dialect,
+    TransactionFactory,
+)
 
-TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 PAGE_LIMIT = 500
 
 
@@ -62,7 +65,7 @@ class ChangeFeed:
     ) -> list[Change]:
         """At most ``limit`` changes recorded after ``position``, oldest first."""
         cursor.execute(self._page, (position, limit))
-        rows = list(cursor.fetchall())  # type: ignore[attr-defined]
+        rows = list(cursor.fetchall())
         dev_keys: dict[str, str] = {}
         for row in rows:
             if row["dev_key"] is None and row["key_id"] not in dev_keys:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
+from domain.times import format_time
 from projections.credentials import Credentials, CredentialsUnavailable
 from service.authorization import (
     DENY_CREDENTIALS,
@@ -157,7 +158,7 @@ def allowed_body(credentials: Credentials) -> dict[str, Any]:
         "permissions": list(credentials.permissions),
         "expires_at": None
         if expires_at is None
-        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at)),
+        else format_time(datetime.fromtimestamp(expires_at, UTC), "seconds"),
     }
 
 

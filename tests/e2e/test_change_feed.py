@@ -11,19 +11,20 @@ from flask import Flask
 
 from projections.sql import AUDIT_TABLE
 from service import cli
+from service.api.context import services_of
 from service.operators import OperatorError
 from tests.conftest import SECRET_KEY, ApiClient, basic
 
 
 @pytest.fixture
 def service_api(app: Flask, api: ApiClient) -> ApiClient:
-    token = app.extensions["keyledger"].operators.create("otp-cache", "service")
+    token = services_of(app).operators.create("otp-cache", "service")
     return api.as_token(token)
 
 
 @pytest.fixture
 def auditor_api(app: Flask, api: ApiClient) -> ApiClient:
-    token = app.extensions["keyledger"].operators.create("audrey", "auditor")
+    token = services_of(app).operators.create("audrey", "auditor")
     return api.as_token(token)
 
 
@@ -214,7 +215,7 @@ def test_a_revoked_service_token_stops_at_once(
     app: Flask, service_api: ApiClient
 ) -> None:
     assert changes(service_api).status_code == 200
-    app.extensions["keyledger"].operators.revoke("otp-cache")
+    services_of(app).operators.revoke("otp-cache")
     assert changes(service_api).status_code == 401
 
 
@@ -278,7 +279,7 @@ def test_the_cli_creates_a_service_operator(
 
 def test_an_unknown_role_names_all_three(app: Flask) -> None:
     with pytest.raises(OperatorError, match="'admin', 'auditor' or 'service'"):
-        app.extensions["keyledger"].operators.create("x", "root")
+        services_of(app).operators.create("x", "root")
 
 
 def test_an_unknown_token_is_refused_before_its_query_is_checked(
@@ -292,7 +293,7 @@ def test_an_unreadable_store_answers_503_and_recovers(
     app: Flask, api: ApiClient, service_api: ApiClient
 ) -> None:
     api.create_key()
-    recorder = app.extensions["keyledger"].ledger.ledger_recorder
+    recorder = services_of(app).ledger.ledger_recorder
     table, away = (recorder.dialect.table(name) for name in (AUDIT_TABLE, "gone"))
     with recorder.write_transaction() as cursor:
         cursor.execute(f"ALTER TABLE {table} RENAME TO gone")

@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from projections.sql import KEYS_TABLE
-from service.app import create_app
-from tests.conftest import ApiClient, basic
+from service.api.context import services_of
+from tests.conftest import ApiClient, basic, open_app
 
 CLIENT_IP = "203.0.113.9"
 BACK_THEN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -155,7 +155,7 @@ def test_refusal_names_the_first_failing_check_in_a_header(
     api_refused: bool,
     reason: str,
 ) -> None:
-    ledger = app.extensions["keyledger"].ledger
+    ledger = services_of(app).ledger
     real_clock, ledger.clock = ledger.clock, lambda: BACK_THEN
     try:
         created = api.create_key(
@@ -237,9 +237,9 @@ def test_revocation_is_obeyed_by_the_very_next_forwarded_request(
 
 @pytest.fixture
 def behind_one_proxy(config: dict[str, Any]) -> Iterator[FlaskClient]:
-    application = create_app({**config, "trusted_proxy_hops": 1})
+    application = open_app({**config, "trusted_proxy_hops": 1})
     yield application.test_client()
-    application.extensions["keyledger"].close()
+    services_of(application).close()
 
 
 @pytest.fixture
@@ -306,7 +306,7 @@ def test_an_unparsable_forwarded_address_answers_422(
 @contextmanager
 def keys_table_missing(app: Flask) -> Iterator[None]:
     """The current-state table vanishes for a moment, as in a broken store."""
-    recorder = app.extensions["keyledger"].ledger.ledger_recorder
+    recorder = services_of(app).ledger.ledger_recorder
     table = recorder.dialect.table(KEYS_TABLE)
     with recorder.write_transaction() as cursor:
         cursor.execute(f"ALTER TABLE {table} RENAME TO {KEYS_TABLE}_away")
