@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY
+from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, open_store
 from served_app import Target, start, stop, write_gunicorn_config
 
 from keyledger_client import Client
@@ -47,10 +48,11 @@ GUNICORN_SETTINGS = {
 
 
 class Admin:
-    """An operator's calls over one kept-alive connection."""
+    """An operator's calls, each on a fresh connection (the acknowledgement
+    is the answer read back, whatever the server does with idle ones)."""
 
     def __init__(self, port: int) -> None:
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.port = port
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {BOOTSTRAP_TOKEN}"}
@@ -58,9 +60,13 @@ class Admin:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        self.connection.request(method, path, body=data, headers=headers)
-        response = self.connection.getresponse()
-        raw = response.read()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        finally:
+            connection.close()
         if response.status >= 300:
             raise RuntimeError(f"{method} {path}: {response.status} {raw!r}")
         return json.loads(raw) if raw else None
@@ -94,11 +100,14 @@ def cached_rate(
     pairs = [(k["dev_key"], k["dev_secret"]) for k in keys]
     count = len(pairs)
     before = client.cache_stats()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for n in range(calls):
         dev_key, dev_secret = pairs[n % count]
         client.authorize(dev_key, dev_secret, api="send", client_ip=CLIENT_IP)
     elapsed = time.perf_counter() - started
+    # CPU time of this process (the feed thread included): what one core
+    # gives, whatever else the machine runs meanwhile.
+    cpu = time.process_time() - cpu_started
     after = client.cache_stats()
     assert before is not None
     assert after is not None
@@ -107,6 +116,7 @@ def cached_rate(
         "calls": calls,
         "seconds": round(elapsed, 3),
         "decisions_per_s": round(calls / elapsed),
+        "decisions_per_cpu_s": round(calls / cpu),
         "hit_rate": round(hits / calls, 4),
     }
 
@@ -137,7 +147,7 @@ def uncached_rate(
 
 
 def revocation_rounds(
-    client: Client, admin: Admin, rounds: int, pace: float
+    client: Client, admin: Admin, rounds: int, pace: float, interval: float
 ) -> dict[str, Any]:
     key = admin.call("POST", "/v1/keys", {"permissions": ["send"]})
     dev_key, dev_secret = key["dev_key"], key["dev_secret"]
@@ -155,6 +165,9 @@ def revocation_rounds(
             if ask() and ask() and client.cache_stats().hits > hits:  # type: ignore[union-attr]
                 break
             time.sleep(pace)
+        # A disable lands at any moment of the feed's rhythm, not just
+        # after the read that brought the enable.
+        time.sleep(random.uniform(0, interval))
         admin.call("POST", f"/v1/keys/{key['id']}/disable")
         acknowledged = time.perf_counter()
         while ask():
@@ -188,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
     }
+    open_store(env["KEYLEDGER_DATABASE_URL"]).close()  # as gunicorn's master would
     target = Target("keyledger", "wsgi:app", env)
     start(target, write_gunicorn_config(store, GUNICORN_SETTINGS), store / "g.log")
     url = f"http://127.0.0.1:{target.port}"
@@ -209,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("the change feed cannot be read")
             cached_result = cached_rate(cached, keys, args.calls)
             print(f"cached: {cached_result}")
-            revocation = revocation_rounds(cached, admin, args.rounds, args.pace)
+            revocation = revocation_rounds(
+                cached, admin, args.rounds, args.pace, args.refresh_interval
+            )
             print(f"revocation: {revocation}")
         with Client(url, timeout=5.0) as uncached:
             uncached_rate(uncached, keys[0], 1.0)  # warm-up

@@ -41,7 +41,7 @@ class _Entry:
     decision: Decision
     dev_key: str
     until: float  # time.monotonic() after which it is not reused
-    until_wall: float  # time.time() from which the key has expired
+    until_wall: float | None  # time.time() from which the key has expired
 
 
 class DecisionCache:
@@ -84,14 +84,17 @@ class DecisionCache:
         return ok_at is not None and self._monotonic() - ok_at <= self.max_age
 
     def get(self, key: bytes) -> Decision | None:
-        if not self.usable:
+        # The hot path of a cached client: one clock read, one dict lookup.
+        now = self._monotonic()
+        ok_at = self._feed_ok_at
+        if ok_at is None or now - ok_at > self.max_age:
             self.bypassed += 1
             return None
         entry = self._entries.get(key)
         if (
             entry is not None
-            and self._monotonic() < entry.until
-            and self._wall() < entry.until_wall
+            and now < entry.until
+            and (entry.until_wall is None or self._wall() < entry.until_wall)
         ):
             self.hits += 1
             return entry.decision
@@ -105,7 +108,7 @@ class DecisionCache:
     def put(self, key: bytes, dev_key: str, decision: Decision, since: int) -> None:
         if not self.usable:
             return
-        until_wall = float("inf")
+        until_wall = None
         if decision.allowed and decision.expires_at is not None:
             # expires_at names the last valid second.
             until_wall = decision.expires_at.timestamp() + 1
