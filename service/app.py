@@ -15,6 +15,7 @@ from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from projections.change_feed import ChangeFeed
+from service import console
 from service.api import audit, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.changes_endpoint import ChangeFeedEndpoint
@@ -53,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit.blp)
     errors.register_error_handlers(app)
     context.install(app)
+    console.install(app, services)
     _install_access_log(app)
     _install_health(app, services)
     _require_json_bodies(app)
@@ -69,7 +71,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ForwardAuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxy_hops
+            app.wsgi_app,
+            x_for=settings.trusted_proxy_hops,
+            x_proto=settings.trusted_proxy_hops,
         )
     return app
 
@@ -134,6 +138,8 @@ def _require_json_bodies(app: Flask) -> None:
     def only_json() -> Response | None:
         if request.method not in ("POST", "PATCH", "PUT"):
             return None
+        if request.blueprint == console.BLUEPRINT_NAME:
+            return None  # HTML forms: the console checks its own bodies
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )
