@@ -13,7 +13,8 @@ from projections.sql import AUDIT_TABLE
 from service import cli
 from service.api.context import services_of
 from service.operators import OperatorError
-from tests.conftest import SECRET_KEY, ApiClient, basic
+from tests.support.credentials import SECRET_KEY
+from tests.support.http import ApiClient, basic
 
 
 @pytest.fixture

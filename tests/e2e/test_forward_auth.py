@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 
 from projections.sql import KEYS_TABLE
 from service.api.context import services_of
-from tests.conftest import ApiClient, basic, open_app
+from tests.conftest import open_app
+from tests.support.http import ApiClient, basic
 
 CLIENT_IP = "203.0.113.9"
 BACK_THEN = datetime(2020, 1, 1, tzinfo=UTC)

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.support.gunicorn import GunicornServer, basic, bearer, free_port
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.gunicorn import GunicornServer, free_port, service_env
+from tests.support.http import basic, bearer
 from tests.support.nginx import Nginx, Upstream, nginx_binary
 
 pytestmark = pytest.mark.slow
@@ -73,15 +74,11 @@ class Gateway:
         return dict(self.admin("POST", "/v1/keys", body))
 
 
-def keyledger_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "KEYLEDGER_DATABASE_URL": f"sqlite:///{tmp_path / 'keyledger.db'}",
-        "KEYLEDGER_SECRET_KEY": SECRET_KEY,
-        "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
-        "KEYLEDGER_LOG_LEVEL": "WARNING",
-        # nginx is the one proxy in front of keyledger (docs/gateway.md).
-        "KEYLEDGER_TRUSTED_PROXY_HOPS": "1",
-    }
+def keyledger_env(directory: Path) -> dict[str, str]:
+    # nginx is the one proxy in front of keyledger (docs/gateway.md).
+    return service_env(
+        f"sqlite:///{directory / 'keyledger.db'}", trusted_proxy_hops="1"
+    )
 
 
 @pytest.fixture(scope="module")
