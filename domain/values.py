@@ -139,7 +139,13 @@ def parse_expiry(value: object, now: datetime) -> datetime | None:
         raise InvalidValue("expires_at", "must be an RFC 3339 time, a date, or null")
     if moment.tzinfo is None:
         raise InvalidValue("expires_at", "must include a time zone (use Z for UTC)")
-    moment = moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        moment = moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        # An offset can carry a time near year 1 or 9999 out of range in UTC.
+        raise InvalidValue(
+            "expires_at", "must lie between years 1 and 9999 in UTC"
+        ) from None
     if moment <= now:
         raise InvalidValue("expires_at", "must be in the future")
     return moment

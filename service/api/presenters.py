@@ -117,4 +117,12 @@ def parse_time(name: str, value: str) -> datetime:
             f"invalid {name}: expected an RFC 3339 time such as 2027-01-31T23:59:59Z",
             {name: ["must be an RFC 3339 time with a time zone"]},
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # An offset can carry a time near year 1 or 9999 out of range in UTC.
+        raise ApiError(
+            422,
+            f"invalid {name}: the time lies outside years 1 to 9999 in UTC",
+            {name: ["must lie between years 1 and 9999 in UTC"]},
+        ) from None

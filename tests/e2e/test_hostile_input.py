@@ -1,0 +1,68 @@
+"""Regression tests for what outside probing found (issue 14): each hostile
+input gets a 4xx naming what is wrong, on both stores, and nothing is
+recorded. Black-box: only HTTP through the Flask test client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ApiClient
+
+
+def event_count(api: ApiClient) -> int:
+    """Every event recorded so far, as the audit feed tells it."""
+    response = api.get("/v1/audit?format=jsonl")
+    assert response.status_code == 200
+    return len(response.get_data(as_text=True).splitlines())
+
+
+def assert_refused(response: Any, status: int, field: str | None = None) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.json
+    assert body["code"] == status
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    if field is not None:
+        assert field in body["errors"], body
+
+
+# A time whose offset carries it past year 9999 or before year 1 in UTC.
+BEYOND_9999 = "9999-12-31T23:59:59-01:00"
+BEFORE_YEAR_1 = "0001-01-01T00:30:00+01:00"
+
+
+@pytest.mark.parametrize("moment", [BEYOND_9999, BEFORE_YEAR_1])
+def test_expiry_out_of_range_in_utc_is_422_naming_expires_at(
+    api: ApiClient, moment: str
+) -> None:
+    key = api.create_key()
+    before = event_count(api)
+
+    assert_refused(api.create(expires_at=moment), 422, "expires_at")
+    assert_refused(api.patch(key["id"], {"expires_at": moment}), 422, "expires_at")
+
+    assert event_count(api) == before
+
+
+@pytest.mark.parametrize("moment", [BEYOND_9999, BEFORE_YEAR_1])
+def test_query_times_out_of_range_in_utc_are_422_naming_the_parameter(
+    api: ApiClient, moment: str
+) -> None:
+    key = api.create_key()
+    quoted = moment.replace("+", "%2B")
+
+    assert_refused(api.get(f"/v1/keys/{key['id']}?as_of={quoted}"), 422, "as_of")
+    assert_refused(api.get(f"/v1/audit?since={quoted}"), 422, "since")
+    assert_refused(api.get(f"/v1/audit?until={quoted}"), 422, "until")
+
+
+def test_the_last_second_of_year_9999_is_a_valid_expiry(api: ApiClient) -> None:
+    key = api.create_key(expires_at="9999-12-31T23:59:59Z")
+
+    assert key["expires_at"] == "9999-12-31T23:59:59Z"
+    assert api.auth(key["dev_key"], key["dev_secret"]).status_code == 200
+    edge = api.get(f"/v1/audit?since=0001-01-01T00:00:00Z&until={key['expires_at']}")
+    assert edge.status_code == 200
+    assert [item["type"] for item in edge.json["items"]] == ["created"]
