@@ -66,3 +66,27 @@ def test_the_last_second_of_year_9999_is_a_valid_expiry(api: ApiClient) -> None:
     edge = api.get(f"/v1/audit?since=0001-01-01T00:00:00Z&until={key['expires_at']}")
     assert edge.status_code == 200
     assert [item["type"] for item in edge.json["items"]] == ["created"]
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["a\ud800b", "pay\u202eusd", "a\u200db", "\u2066x\u2069", "\ufeffa"],
+    ids=["unpaired-surrogate", "rlo", "zwj", "isolates", "bom"],
+)
+def test_unpaired_surrogates_and_invisible_format_characters_are_refused(
+    api: ApiClient, description: str
+) -> None:
+    key = api.create_key(description="plain")
+    before = event_count(api)
+
+    assert_refused(api.create(description=description), 422, "description")
+    patched = api.patch(key["id"], {"description": description})
+    assert_refused(patched, 422, "description")
+
+    assert event_count(api) == before
+    assert api.get(f"/v1/keys/{key['id']}").json["description"] == "plain"
+
+
+def test_visible_unicode_stays_welcome_in_descriptions(api: ApiClient) -> None:
+    text = "Zahlungen \u2013 prod 支付 🔑 עברית"
+    assert api.create_key(description=text)["description"] == text
