@@ -90,3 +90,36 @@ def test_unpaired_surrogates_and_invisible_format_characters_are_refused(
 def test_visible_unicode_stays_welcome_in_descriptions(api: ApiClient) -> None:
     text = "Zahlungen \u2013 prod 支付 🔑 עברית"
     assert api.create_key(description=text)["description"] == text
+
+
+GUARDED = [
+    ("PATCH", "", {"description": "changed"}),
+    ("DELETE", "", None),
+    ("POST", "/disable", None),
+    ("POST", "/enable", None),
+    ("POST", "/reset-secret", None),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "body"), GUARDED)
+@pytest.mark.parametrize(
+    "if_match",
+    ['"\u00b2"', "\u00b2", '"1\u0663"', "9" * 5000, f'"{"1" * 4301}"', '"1", "2"'],
+    ids=["superscript", "bare-superscript", "arabic-digit", "5000", "4301", "list"],
+)
+def test_a_malformed_if_match_is_412_like_a_stale_one(
+    api: ApiClient, method: str, suffix: str, body: Any, if_match: str
+) -> None:
+    key = api.create_key()
+    before = event_count(api)
+
+    response = api.client.open(
+        f"/v1/keys/{key['id']}{suffix}",
+        method=method,
+        json=body,
+        headers={**api.headers, "If-Match": if_match},
+    )
+
+    assert_refused(response, 412)
+    assert response.headers["ETag"] == f'"{key["version"]}"'
+    assert event_count(api) == before
