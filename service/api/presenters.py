@@ -97,7 +97,9 @@ def decode_key_cursor(cursor: str) -> tuple[datetime, UUID]:
             microsecond=int(micros) % 1_000_000
         )
         return moment, UUID(key_id)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError, OSError):
+        # OverflowError and OSError: a tampered timestamp beyond what
+        # datetime or the platform's time functions can represent.
         raise ApiError(
             422,
             "invalid after: not a cursor from this API",

@@ -4,6 +4,7 @@ recorded. Black-box: only HTTP through the Flask test client."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -123,3 +124,19 @@ def test_a_malformed_if_match_is_412_like_a_stale_one(
     assert_refused(response, 412)
     assert response.headers["ETag"] == f'"{key["version"]}"'
     assert event_count(api) == before
+
+
+def _cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "micros",
+    [str(10**30), str(-(10**30)), str(2**63), "253402300800000000", "9" * 5000],
+    ids=["huge", "huge-negative", "int64", "year-10000", "5000-digits"],
+)
+def test_a_tampered_key_cursor_is_422_naming_after(api: ApiClient, micros: str) -> None:
+    key = api.create_key()
+    cursor = _cursor(f"{micros}:{key['id']}")
+    response = api.get(f"/v1/keys?after={cursor}")
+    assert_refused(response, 422, "after")
