@@ -58,6 +58,11 @@ class CredentialsLookup:
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
     def __call__(self, dev_key: str) -> Credentials | None:
+        if "\x00" in dev_key:
+            # No DevKey holds a NUL, and PostgreSQL refuses one in text: the
+            # query would fail as if the store were down (a 503, and the
+            # connection dropped and reopened on every such call).
+            return None
         row = self._fetch(dev_key)
         if row is None:
             return None

@@ -14,6 +14,7 @@ from marshmallow import validate
 from domain import EVENT_TYPE_NAMES
 from service.api.errors import ApiError
 from service.api.presenters import parse_time
+from service.api.schemas import no_control_characters
 
 EVENT_TYPES = tuple(EVENT_TYPE_NAMES.values())
 FORMATS = ("json", "jsonl", "csv")
@@ -62,7 +63,7 @@ class Rfc3339Time(ma.fields.Field[datetime]):
 class AuditFeedArgsSchema(ma.Schema):
     key_id = ma.fields.UUID(metadata={"description": "Only this key's events."})
     actor = ma.fields.String(
-        validate=validate.Length(min=1, max=255),
+        validate=[validate.Length(min=1, max=255), no_control_characters],
         metadata={"description": "Only events caused by this operator."},
     )
     type = ma.fields.String(

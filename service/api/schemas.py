@@ -6,10 +6,23 @@ key (lengths, CIDR, expiry in the future) live in the domain, once.
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import validate
 
 STATUSES = ("enabled", "disabled", "expired")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def no_control_characters(value: str) -> None:
+    """Text searched for in the store: no stored value holds a control
+    character, and PostgreSQL refuses a NUL outright, so refuse them here
+    and answer alike on both stores."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise ma.ValidationError("must not contain control characters")
+
+
 PERMISSIONS = ("send", "verify")
 
 
@@ -86,7 +99,7 @@ class SecretSchema(ma.Schema):
 class KeyListArgsSchema(ma.Schema):
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
     q = ma.fields.String(
-        validate=validate.Length(max=255),
+        validate=[validate.Length(max=255), no_control_characters],
         metadata={"description": "Description contains (case-insensitive)."},
     )
     limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
