@@ -3,6 +3,7 @@ audit context every recorded event takes its actor from."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,18 @@ def request_id() -> str:
         value = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
         g.request_id = value
     return str(value)
+
+
+def source_ip() -> str | None:
+    """The caller's address as an address, or None.
+
+    Behind a trusted proxy it comes from X-Forwarded-For, which a proxy
+    passes on as it got it: garbage (or a NUL, which PostgreSQL refuses)
+    must not reach the audit trail."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return None
 
 
 def operator() -> Operator:
@@ -69,7 +82,7 @@ def requires(*roles: Role) -> Callable[[F], F]:
             if who.role not in roles:
                 raise ApiError(403, f"the {who.role.value} role may not do this")
             audit = AuditContext(
-                actor=who.name, source_ip=request.remote_addr, request_id=request_id()
+                actor=who.name, source_ip=source_ip(), request_id=request_id()
             )
             with recording_as(audit):
                 return view(*args, **kwargs)
