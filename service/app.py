@@ -172,6 +172,8 @@ def _require_json_bodies(app: Flask) -> None:
     def only_json() -> Response | None:
         if request.method not in ("POST", "PATCH", "PUT"):
             return None
+        if request.routing_exception is not None:
+            return None  # no such route or method: 404 or 405 says more than 415
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )
