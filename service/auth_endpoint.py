@@ -77,13 +77,9 @@ class AuthEndpoint:
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             return 415, _error("the request body must be JSON"), []
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
+        raw = _read_body(environ)
+        if raw is None:
             return 413, _error(f"the body must be at most {MAX_BODY} bytes"), []
-        raw = environ["wsgi.input"].read(length) if length else b""
         try:
             # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
             # byte that is not UTF-8 is a ValueError like bad JSON.
@@ -119,6 +115,36 @@ class AuthEndpoint:
                 [("Retry-After", "1")],
             )
         return decision.status, _decision_body(decision), _challenge(decision)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is longer than MAX_BODY.
+
+    A chunked body has no Content-Length: the server then promises, with
+    ``wsgi.input_terminated`` (gunicorn always sets it), that the input ends
+    with the body, so it is read up to EOF, never more than MAX_BODY + 1
+    bytes. Without that promise and without a length there is no body
+    (PEP 3333: reading past CONTENT_LENGTH may block)."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            return None
+        if length < 0 or length > MAX_BODY:
+            return None
+        return bytes(stream.read(length))
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+    return b"".join(chunks)
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:

@@ -3,11 +3,14 @@ route, 405 before 415, chunked bodies on /v1/auth, nosniff everywhere."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, basic
 
 # Every route and the methods it answers (HEAD and OPTIONS come with them).
 ROUTES = {
@@ -66,3 +69,59 @@ def test_put_on_a_key_is_405_before_any_415(api: ApiClient, extra: Any) -> None:
     assert response.status_code == 405
     assert "PATCH" in response.headers["Allow"]
     assert api.client.put("/v1/keys", headers=api.headers, **extra).status_code == 405
+
+
+class Trickle(io.RawIOBase):
+    """A body stream that hands out a few bytes per read, as a socket
+    receiving chunks does."""
+
+    def __init__(self, data: bytes, step: int = 7) -> None:
+        self.data, self.step = data, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece, self.data = self.data[: self.step], self.data[self.step :]
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+def chunked_auth(api: ApiClient, body: bytes, headers: dict[str, str]) -> Any:
+    """POST /v1/auth the way gunicorn hands on a chunked body: no
+    Content-Length, and ``wsgi.input_terminated`` promising that the input
+    ends with the body. (The test client always sets a length, so the
+    environ is built here and run through the app as a WSGI server would.)"""
+    environ = EnvironBuilder(
+        path="/v1/auth",
+        method="POST",
+        headers={**headers, "Transfer-Encoding": "chunked"},
+        content_type="application/json",
+    ).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = io.BufferedReader(Trickle(body))
+    environ["wsgi.input_terminated"] = True
+    chunks, status, _ = run_wsgi_app(api.client.application, environ, buffered=True)
+    return int(status.split()[0]), json.loads(b"".join(chunks))
+
+
+def test_a_chunked_auth_body_is_read_to_its_end(api: ApiClient) -> None:
+    key = api.create_key()
+    body = json.dumps({"api": "send", "client_ip": "203.0.113.9"}).encode()
+
+    status, answer = chunked_auth(api, body, basic(key["dev_key"], key["dev_secret"]))
+
+    assert status == 200, answer
+    assert answer["key_id"] == key["id"]
+
+
+@pytest.mark.parametrize("size", [4097, 70 * 1024], ids=["just-over", "70KiB"])
+def test_a_chunked_auth_body_over_the_cap_is_413(api: ApiClient, size: int) -> None:
+    key = api.create_key()
+    padding = "x" * size
+    body = json.dumps({"api": "send", "client_ip": "1.2.3.4", "p": padding}).encode()
+
+    status, answer = chunked_auth(api, body, basic(key["dev_key"], key["dev_secret"]))
+
+    assert status == 413
+    assert answer["allowed"] is False
