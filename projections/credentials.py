@@ -19,8 +19,18 @@ from typing import Any
 from domain.values import IpNetwork, networks_of
 from projections.sql import KEYS_TABLE, Dialect
 
+# An unknown DevKey must cost what a known one costs (api.md: keys "cannot
+# be enumerated"), so the query always answers one row: the key's, or a
+# decoy of the same shape and sizes. Both then take the same parse-cache hit
+# and, in the authorizer, the same HMAC and comparison.
+DECOY_KEY_ID = "00000000-0000-0000-0000-000000000000"
+_DECOY_HASH = "0" * 64  # not hex an HMAC-SHA256 ever yields in practice
+_DECOY_LIST = "[]"
 _COLUMNS = (
-    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version"
+    f"COALESCE(k.key_id, '{DECOY_KEY_ID}'), COALESCE(k.secret_hash, '{_DECOY_HASH}'), "
+    "COALESCE(k.enabled, 0), k.expires_at, "
+    f"COALESCE(k.ip_whitelist, '{_DECOY_LIST}'), "
+    f"COALESCE(k.permissions, '{_DECOY_LIST}'), COALESCE(k.version, 0)"
 )
 
 
@@ -51,7 +61,8 @@ class CredentialsLookup:
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
         self._statement = dialect.sql(
-            f"SELECT {_COLUMNS} FROM {dialect.table(KEYS_TABLE)} WHERE dev_key = ?"
+            f"SELECT {_COLUMNS} FROM (SELECT 1 AS one) AS one "
+            f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = ?"
         )
         self._connect = connect
         self._local = threading.local()
@@ -64,7 +75,7 @@ class CredentialsLookup:
             # connection dropped and reopened on every such call).
             return None
         row = self._fetch(dev_key)
-        if row is None:
+        if row is None:  # never with the decoy join; kept for safety
             return None
         key_id, secret_hash, enabled, expires_at, whitelist, permissions, version = row
         cache_key = (key_id, version)
@@ -83,7 +94,8 @@ class CredentialsLookup:
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
             self._parsed[cache_key] = credentials
-        return credentials
+        # The decoy's answer is None, but only after the same work as a key's.
+        return None if credentials.key_id == DECOY_KEY_ID else credentials
 
     def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
         reused = getattr(self._local, "connection", None) is not None
