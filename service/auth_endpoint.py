@@ -29,6 +29,7 @@ logger = logging.getLogger("keyledger.auth")
 
 _JSON = ("Content-Type", "application/json")
 _NO_STORE = ("Cache-Control", "no-store")
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
 _STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
@@ -65,7 +66,13 @@ class AuthEndpoint:
         if environ.get("PATH_INFO") != PATH:
             return self.app(environ, start_response)
         status, body, extra = self.handle(environ)
-        headers = [_JSON, _NO_STORE, ("Content-Length", str(len(body))), *extra]
+        headers = [
+            _JSON,
+            _NO_STORE,
+            _NOSNIFF,
+            ("Content-Length", str(len(body))),
+            *extra,
+        ]
         start_response(_STATUS_LINES[status], headers)
         return [body]
 

@@ -101,4 +101,7 @@ def install(app: Flask) -> None:
     def tag_response(response: Response) -> Response:
         response.headers["X-Request-Id"] = request_id()
         response.headers.setdefault("Cache-Control", "no-store")
+        # No browser may guess a type other than the one sent (an error page
+        # quoting input is never to be read as HTML).
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response

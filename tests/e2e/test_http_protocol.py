@@ -125,3 +125,29 @@ def test_a_chunked_auth_body_over_the_cap_is_413(api: ApiClient, size: int) -> N
 
     assert status == 413
     assert answer["allowed"] is False
+
+
+def test_every_answer_carries_nosniff(api: ApiClient) -> None:
+    key = api.create_key()
+    kid = key["id"]
+    answers = [
+        api.get("/v1/keys"),
+        api.get(f"/v1/keys/{kid}"),
+        api.get(f"/v1/keys/{kid}/history"),
+        api.get("/v1/audit?format=csv"),
+        api.get("/v1/keys/not-a-key"),
+        api.get("/v1/keys?limit=0"),
+        api.client.get("/v1/keys"),
+        api.client.put("/v1/keys", headers=api.headers),
+        api.client.get("/healthz"),
+        api.client.get("/openapi.json"),
+        api.client.get("/docs"),
+        api.client.get("/no/such/path"),
+        api.auth(key["dev_key"], key["dev_secret"]),
+        api.auth(key["dev_key"], "wrong"),
+        api.client.get("/v1/auth"),
+        api.client.post("/v1/auth", data="{", content_type="application/json"),
+    ]
+    assert [a.headers.get("X-Content-Type-Options") for a in answers] == [
+        "nosniff"
+    ] * len(answers)
