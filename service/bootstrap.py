@@ -17,6 +17,7 @@ from service.config import (
 )
 from service.ledger import KeyLedger
 from service.sealing import SecretSealer
+from service.sqlite_store import secure_database_file
 
 
 def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger:
@@ -25,7 +26,7 @@ def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger
     env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
     env["CREATE_TABLE"] = "y" if create_schema else "n"
     if store.sqlite_path is not None:
-        store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        secure_database_file(store.sqlite_path)
     sealer = SecretSealer(load_master_key(settings, store))
     return KeyLedger(env, sealer)
 

@@ -24,6 +24,7 @@ from projections.recorders import (
 from service.config import APPLICATION_NAME_SETTING
 from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
+from service.sqlite_store import enforce_durability
 
 Clock = Callable[[], datetime]
 # Draws of a new DevKey before giving up; a drawn one existing already is
@@ -99,6 +100,7 @@ class KeyLedger(Application[UUID]):
         factory = self.factory
         recorder: SQLiteLedgerRecorder | PostgresLedgerRecorder
         if isinstance(factory, SQLiteFactory):
+            enforce_durability(factory.datastore)
             recorder = SQLiteLedgerRecorder(factory.datastore)
         elif isinstance(factory, PostgresFactory):
             prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))
