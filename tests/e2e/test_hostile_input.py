@@ -140,3 +140,18 @@ def test_a_tampered_key_cursor_is_422_naming_after(api: ApiClient, micros: str) 
     cursor = _cursor(f"{micros}:{key['id']}")
     response = api.get(f"/v1/keys?after={cursor}")
     assert_refused(response, 422, "after")
+
+
+@pytest.mark.parametrize("client_ip", ["fe80::1%eth0", "fe80::1%1", "::1%lo"])
+def test_a_client_ip_with_a_zone_id_is_refused_like_a_whitelist_entry(
+    api: ApiClient, client_ip: str
+) -> None:
+    key = api.create_key()
+
+    entry = api.create(ip_whitelist=[client_ip])
+    auth = api.auth(key["dev_key"], key["dev_secret"], client_ip=client_ip)
+
+    assert_refused(entry, 422, "ip_whitelist")
+    assert auth.status_code == 422
+    assert list(auth.json["errors"]) == ["client_ip"]
+    assert "zone" in auth.json["errors"]["client_ip"][0]
