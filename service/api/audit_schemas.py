@@ -14,7 +14,7 @@ from marshmallow import validate
 from domain import EVENT_TYPE_NAMES
 from service.api.errors import ApiError
 from service.api.presenters import parse_time
-from service.api.schemas import no_control_characters
+from service.api.schemas import AsciiInteger, CanonicalUUID, no_control_characters
 
 EVENT_TYPES = tuple(EVENT_TYPE_NAMES.values())
 FORMATS = ("json", "jsonl", "csv")
@@ -61,7 +61,7 @@ class Rfc3339Time(ma.fields.Field[datetime]):
 
 
 class AuditFeedArgsSchema(ma.Schema):
-    key_id = ma.fields.UUID(metadata={"description": "Only this key's events."})
+    key_id = CanonicalUUID(metadata={"description": "Only this key's events."})
     actor = ma.fields.String(
         validate=[validate.Length(min=1, max=255), no_control_characters],
         metadata={"description": "Only events caused by this operator."},
@@ -76,7 +76,7 @@ class AuditFeedArgsSchema(ma.Schema):
     until = Rfc3339Time(
         metadata={"description": "Events recorded at or before this RFC 3339 time."}
     )
-    limit = ma.fields.Integer(
+    limit = AsciiInteger(
         load_default=100,
         validate=validate.Range(min=1, max=500),
         metadata={"description": "Page size (ignored by exports)."},

@@ -107,11 +107,17 @@ def decode_key_cursor(cursor: str) -> tuple[datetime, UUID]:
         ) from None
 
 
+# The one spelling this API writes: 8-4-4-4-12 hex digits with hyphens.
+# UUID() also takes braces, "urn:uuid:" and no hyphens; a key has one URL.
+CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
 def parse_uuid(value: str) -> UUID | None:
-    try:
-        return UUID(value)
-    except ValueError:
+    if not CANONICAL_UUID.fullmatch(value):
         return None
+    return UUID(value)
 
 
 def parse_time(name: str, value: str) -> datetime:

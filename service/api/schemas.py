@@ -7,12 +7,16 @@ key (lengths, CIDR, expiry in the future) live in the domain, once.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
+from service.api.presenters import CANONICAL_UUID
+
 STATUSES = ("enabled", "disabled", "expired")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 def no_control_characters(value: str) -> None:
@@ -24,6 +28,25 @@ def no_control_characters(value: str) -> None:
 
 
 PERMISSIONS = ("send", "verify")
+
+
+class CanonicalUUID(ma.fields.UUID):
+    """Only the hyphenated 8-4-4-4-12 spelling, as every id is written."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if not isinstance(value, str) or not CANONICAL_UUID.fullmatch(value):
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kw)
+
+
+class AsciiInteger(ma.fields.Integer):
+    """An integer written in ASCII digits: int() also takes full-width and
+    other Unicode digits, surrounding blanks and underscores."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kw)
 
 
 class KeyFieldsMixin:
@@ -102,7 +125,7 @@ class KeyListArgsSchema(ma.Schema):
         validate=[validate.Length(max=255), no_control_characters],
         metadata={"description": "Description contains (case-insensitive)."},
     )
-    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    limit = AsciiInteger(load_default=50, validate=validate.Range(min=1, max=500))
     after = ma.fields.String(metadata={"description": "Cursor from `next`."})
 
 

@@ -98,25 +98,26 @@ def behind_proxy(config: dict[str, Any]) -> Iterator[ApiClient]:
     app.extensions["keyledger"].close()
 
 
-@pytest.mark.parametrize(
-    ("forwarded", "recorded"),
-    [
-        ("198.51.100.7", "198.51.100.7"),
-        ("2001:DB8::7", "2001:db8::7"),
-        ("198.51.100.7\x00", None),
-        ("not-an-address", None),
-        ("\u00e9" * 300, None),
-    ],
-    ids=["ipv4", "ipv6-normalised", "nul", "garbage", "long"],
-)
+FORWARDED = [
+    ("198.51.100.7", "198.51.100.7"),
+    ("2001:DB8::7", "2001:db8::7"),
+    ("198.51.100.7\x00", None),
+    ("not-an-address", None),
+    ("\u00e9" * 300, None),
+]
+
+
 def test_a_forwarded_address_is_recorded_only_when_it_is_an_address(
-    behind_proxy: ApiClient, forwarded: str, recorded: str | None
+    behind_proxy: ApiClient,
 ) -> None:
-    response = behind_proxy.client.post(
-        "/v1/keys",
-        json={"permissions": ["send"]},
-        headers={**behind_proxy.headers, "X-Forwarded-For": forwarded},
-    )
-    assert response.status_code == 201, response.json
-    history = behind_proxy.get(f"/v1/keys/{response.json['id']}/history").json
-    assert [item["source_ip"] for item in history["items"]] == [recorded]
+    recorded = []
+    for forwarded, _ in FORWARDED:
+        response = behind_proxy.client.post(
+            "/v1/keys",
+            json={"permissions": ["send"]},
+            headers={**behind_proxy.headers, "X-Forwarded-For": forwarded},
+        )
+        assert response.status_code == 201, response.json
+        history = behind_proxy.get(f"/v1/keys/{response.json['id']}/history").json
+        recorded.append([item["source_ip"] for item in history["items"]])
+    assert recorded == [[expected] for _, expected in FORWARDED]
