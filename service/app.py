@@ -182,4 +182,8 @@ def _require_json_bodies(app: Flask) -> None:
             return errors.error_response(
                 415, "the request body must be JSON (Content-Type: application/json)"
             )
+        # Actions take no body, but one that is sent must be JSON: a caller
+        # whose body is garbled may not mean the action that would run.
+        if has_body and request.get_data() and request.get_json(silent=True) is None:
+            return errors.error_response(400, "the request body is not valid JSON")
         return None

@@ -219,3 +219,35 @@ def test_limit_takes_ascii_digits_only(api: ApiClient) -> None:
         for limit in LIMITS:
             assert_refused(api.get(f"{path}?limit={limit}"), 422, "limit")
         assert api.get(f"{path}?limit=5").status_code == 200
+
+
+GARBLED_BODIES = ["{", '{"a": ', "not json", "\xff\xfe", '{"a": 1}}']
+
+
+def test_a_garbled_json_body_on_an_action_is_400_and_nothing_runs(
+    api: ApiClient,
+) -> None:
+    key = api.create_key()
+    before = event_count(api)
+
+    for action in ("disable", "reset-secret", "enable"):
+        for body in GARBLED_BODIES:
+            response = api.client.post(
+                f"/v1/keys/{key['id']}/{action}",
+                data=body.encode("latin-1"),
+                content_type="application/json",
+                headers=api.headers,
+            )
+            assert_refused(response, 400)
+            assert "JSON" in response.json["message"]
+
+    assert event_count(api) == before
+    assert api.auth(key["dev_key"], key["dev_secret"]).status_code == 200
+    for action in ("disable", "enable"):
+        empty = api.client.post(
+            f"/v1/keys/{key['id']}/{action}",
+            data=b"{}",
+            content_type="application/json",
+            headers=api.headers,
+        )
+        assert empty.status_code == 200
