@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service.api import audit, context, errors, keys
@@ -182,8 +183,18 @@ def _require_json_bodies(app: Flask) -> None:
             return errors.error_response(
                 415, "the request body must be JSON (Content-Type: application/json)"
             )
+        if not has_body:
+            return None
+        try:
+            data = request.get_data()
+        except HTTPException:
+            raise  # 413 over MAX_CONTENT_LENGTH
+        except Exception:
+            # The server's body reader failed (gunicorn: a malformed chunk,
+            # the body ending early): the request is at fault, not us.
+            return errors.error_response(400, "the request body could not be read")
         # Actions take no body, but one that is sent must be JSON: a caller
         # whose body is garbled may not mean the action that would run.
-        if has_body and request.get_data() and request.get_json(silent=True) is None:
+        if data and request.get_json(silent=True) is None:
             return errors.error_response(400, "the request body is not valid JSON")
         return None

@@ -84,7 +84,12 @@ class AuthEndpoint:
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             return 415, _error("the request body must be JSON"), []
-        raw = _read_body(environ)
+        try:
+            raw = _read_body(environ)
+        except Exception:
+            # The server's body reader failed (gunicorn: a malformed chunk,
+            # the body ending early): the request is at fault, not us.
+            return 400, _error("the request body could not be read"), []
         if raw is None:
             return 413, _error(f"the body must be at most {MAX_BODY} bytes"), []
         try:
