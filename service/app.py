@@ -105,7 +105,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_health(app, services)
     _require_json_bodies(app)
 
-    app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer)
+    # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
+    app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
+    app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxy_hops

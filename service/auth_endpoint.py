@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from projections.credentials import CredentialsUnavailable
+from service.auth_failures import FailedAuthMonitor
 from service.authorization import (
     DENY_CREDENTIALS,
     AuthDecision,
@@ -56,9 +57,15 @@ _DENIED_CREDENTIALS_BODY = _dump({"allowed": False, "reason": "invalid_credentia
 
 
 class AuthEndpoint:
-    def __init__(self, app: WSGIApp, authorizer: Authorizer) -> None:
+    def __init__(
+        self,
+        app: WSGIApp,
+        authorizer: Authorizer,
+        failures: FailedAuthMonitor | None = None,
+    ) -> None:
         self.app = app
         self.authorizer = authorizer
+        self.failures = failures or FailedAuthMonitor()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -126,6 +133,8 @@ class AuthEndpoint:
                 _error("the key store is unavailable; retry shortly"),
                 [("Retry-After", "1")],
             )
+        if decision.reason == "invalid_credentials":
+            self.failures.record(dev_key, str(client_ip), environ.get("REMOTE_ADDR"))
         return decision.status, _decision_body(decision), _challenge(decision)
 
 
