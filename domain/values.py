@@ -23,7 +23,7 @@ IP_WHITELIST_MAX_ENTRIES: Final = 1000
 # format characters such as bidi overrides and joiners (Cf: U+202E, U+200D,
 # U+2066-2069, U+FEFF) that can disguise text in a console, and unpaired
 # UTF-16 surrogates (Cs), which JSON can carry but UTF-8 cannot store.
-_REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -52,7 +52,7 @@ def parse_description(value: object) -> str:
             "description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters"
         )
     for character in value:
-        if unicodedata.category(character) in _REFUSED_CATEGORIES:
+        if unicodedata.category(character) in REFUSED_CATEGORIES:
             raise InvalidValue(
                 "description",
                 "must be one line without control, invisible formatting or "

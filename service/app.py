@@ -14,7 +14,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.api import audit, context, errors, keys
+from service.api import audit, context, errors, keys, openapi_links
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
@@ -99,6 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
+    openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)
     _install_access_log(app)

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, requires
 from service.api.errors import not_found
+from service.api.openapi_links import key_links
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
@@ -92,6 +93,7 @@ class Keys(MethodView):
     @requires(*ADMIN)
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, KeyWithSecretSchema)
+    @blp.doc(responses={201: {"links": key_links("id")}})
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the response is the only time its DevSecret is sent
         unasked."""

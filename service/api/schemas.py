@@ -12,9 +12,13 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from service.api.description_pattern import description_pattern
 from service.api.presenters import CANONICAL_UUID
 
 STATUSES = ("enabled", "disabled", "expired")
+# JSON Schema for "no control characters", so the OpenAPI document says what
+# is refused (schemathesis holds the API to its document).
+NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
@@ -52,7 +56,12 @@ class AsciiInteger(ma.fields.Integer):
 class KeyFieldsMixin:
     description = ma.fields.String(
         allow_none=True,
-        metadata={"description": "One line, at most 255 characters."},
+        metadata={
+            "description": "One line, at most 255 characters: no control, "
+            "invisible formatting (bidi, joiners) or unpaired surrogate characters.",
+            "pattern": description_pattern(),
+            "maxLength": 255,
+        },
     )
     expires_at = ma.fields.Raw(
         allow_none=True,
@@ -60,14 +69,22 @@ class KeyFieldsMixin:
             "description": "RFC 3339 time or YYYY-MM-DD (through the end of that "
             "day, UTC); null never expires. Must be in the future.",
             "type": "string",
+            "format": "future-time-or-date",
             "nullable": True,
             "example": "2027-01-31T23:59:59Z",
         },
     )
     ip_whitelist = ma.fields.List(
-        ma.fields.String(),
+        ma.fields.String(
+            metadata={
+                "format": "ip-network",
+                "description": "An address, or a network without host bits; "
+                "no zone id.",
+            }
+        ),
         allow_none=True,
         metadata={
+            "maxItems": 1000,
             "description": "IPv4/IPv6 addresses or CIDR networks; [] allows any IP.",
             "example": ["203.0.113.0/24", "2001:db8::7"],
         },
@@ -76,14 +93,17 @@ class KeyFieldsMixin:
 
 class KeyCreateSchema(KeyFieldsMixin, ma.Schema):
     permissions = ma.fields.List(
-        ma.fields.String(),
+        ma.fields.String(metadata={"enum": list(PERMISSIONS)}),
         required=True,
-        metadata={"description": "Non-empty subset of send, verify."},
+        metadata={"description": "Non-empty subset of send, verify.", "minItems": 1},
     )
 
 
 class KeyPatchSchema(KeyFieldsMixin, ma.Schema):
-    permissions = ma.fields.List(ma.fields.String())
+    permissions = ma.fields.List(
+        ma.fields.String(metadata={"enum": list(PERMISSIONS)}),
+        metadata={"minItems": 1},
+    )
 
     @ma.validates_schema
     def names_a_field(self, data: dict[str, object], **_: object) -> None:
@@ -123,10 +143,15 @@ class KeyListArgsSchema(ma.Schema):
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
     q = ma.fields.String(
         validate=[validate.Length(max=255), no_control_characters],
-        metadata={"description": "Description contains (case-insensitive)."},
+        metadata={
+            "description": "Description contains (case-insensitive).",
+            "pattern": NO_CONTROL_PATTERN,
+        },
     )
     limit = AsciiInteger(load_default=50, validate=validate.Range(min=1, max=500))
-    after = ma.fields.String(metadata={"description": "Cursor from `next`."})
+    after = ma.fields.String(
+        metadata={"description": "Cursor from `next`.", "format": "key-cursor"}
+    )
 
 
 class KeyListSchema(ma.Schema):
@@ -136,5 +161,9 @@ class KeyListSchema(ma.Schema):
 
 class AsOfArgsSchema(ma.Schema):
     as_of = ma.fields.String(
-        metadata={"description": "RFC 3339 time: the key as it stood then."}
+        metadata={
+            "description": "RFC 3339 time with a zone, within years 1-9999 in "
+            "UTC: the key as it stood then.",
+            "format": "utc-time",
+        }
     )
