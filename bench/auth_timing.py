@@ -48,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.app import create_app  # noqa: E402
-from service.config import encode_key  # noqa: E402
+from service.config import encode_key, load_settings  # noqa: E402
+from service.wiring import build_services, prepare_store  # noqa: E402
 
 ADMIN_TOKEN = "klo_bench-timing-admin-token-0123456789abcdef"
 SECRET_KEY = encode_key(bytes(range(32)))
@@ -91,14 +92,18 @@ def mann_whitney_p(a: list[float], b: list[float]) -> float:
 
 def prepare(database_url: str) -> tuple[Any, str]:
     """An app on a store holding KEYS keys; returns it and one known DevKey."""
-    app = create_app(
-        {
-            "database_url": database_url,
-            "secret_key": SECRET_KEY,
-            "bootstrap_token": ADMIN_TOKEN,
-            "log_level": "WARNING",
-        }
-    )
+    config = {
+        "database_url": database_url,
+        "secret_key": SECRET_KEY,
+        "bootstrap_token": ADMIN_TOKEN,
+        "log_level": "WARNING",
+    }
+    services = build_services(load_settings(config))
+    try:
+        prepare_store(services)
+    finally:
+        services.close()
+    app = create_app(config)
     client = app.test_client()
     known = ""
     for n in range(KEYS):

@@ -9,7 +9,6 @@ in it before the management call answered.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,24 +17,40 @@ from typing import Any
 
 from domain.values import IpNetwork, networks_of
 from projections.sql import KEYS_TABLE, Dialect
+from projections.tables import KEY_COLUMN
 
+# Read straight from the keys table; ``expires_at`` stays in its stored
+# form (epoch seconds), which is what the auth path compares.
+#
 # An unknown DevKey must cost what a known one costs (api.md: keys "cannot
 # be enumerated"), so the query always answers one row: the key's, or a
-# decoy of the same shape and sizes. Both then take the same parse-cache hit
-# and, in the authorizer, the same HMAC and comparison.
+# decoy of the same shape (COALESCE over a LEFT JOIN). Both then take the
+# same parse-cache hit and, in the authorizer, the same HMAC and comparison.
 DECOY_KEY_ID = "00000000-0000-0000-0000-000000000000"
-_DECOY_HASH = "0" * 64  # not hex an HMAC-SHA256 ever yields in practice
-_DECOY_LIST = "[]"
-_COLUMNS = (
-    f"COALESCE(k.key_id, '{DECOY_KEY_ID}'), COALESCE(k.secret_hash, '{_DECOY_HASH}'), "
-    "COALESCE(k.enabled, 0), k.expires_at, "
-    f"COALESCE(k.ip_whitelist, '{_DECOY_LIST}'), "
-    f"COALESCE(k.permissions, '{_DECOY_LIST}'), COALESCE(k.version, 0)"
+_DECOYS = {
+    "key_id": f"'{DECOY_KEY_ID}'",
+    "secret_hash": "'" + "0" * 64 + "'",  # hex no HMAC-SHA256 yields in practice
+    "enabled": "0",
+    "expires_at": None,
+    "ip_whitelist": "'[]'",
+    "permissions": "'[]'",
+    "version": "0",
+}
+_COLUMNS = ", ".join(
+    f"k.{KEY_COLUMN[name].name}"
+    if decoy is None
+    else f"COALESCE(k.{KEY_COLUMN[name].name}, {decoy})"
+    for name, decoy in _DECOYS.items()
 )
+_whitelist = KEY_COLUMN["ip_whitelist"].decode
+_permissions = KEY_COLUMN["permissions"].decode
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """What the auth path needs of a key's row, parsed once per version
+    (whitelist as networks, expiry as epoch seconds)."""
+
     key_id: str
     dev_key: str
     secret_hash: str
@@ -87,8 +102,8 @@ class CredentialsLookup:
                 secret_hash=secret_hash,
                 enabled=bool(enabled),
                 expires_at=expires_at,
-                networks=networks_of(json.loads(whitelist)),
-                permissions=tuple(json.loads(permissions)),
+                networks=networks_of(_whitelist(whitelist)),
+                permissions=_permissions(permissions),
                 version=version,
             )
             if len(self._parsed) > 100_000:

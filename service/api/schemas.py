@@ -12,10 +12,12 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
+from domain import KeyStatus, Permission
 from service.api.description_pattern import description_pattern
 from service.api.presenters import CANONICAL_UUID
 
-STATUSES = ("enabled", "disabled", "expired")
+STATUSES = tuple(status.value for status in KeyStatus)
+PERMISSIONS = tuple(permission.value for permission in Permission)
 # JSON Schema for "no control characters", so the OpenAPI document says what
 # is refused (schemathesis holds the API to its document).
 NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
@@ -29,9 +31,6 @@ def no_control_characters(value: str) -> None:
     and answer alike on both stores."""
     if _CONTROL_CHARACTERS.search(value):
         raise ma.ValidationError("must not contain control characters")
-
-
-PERMISSIONS = ("send", "verify")
 
 
 class CanonicalUUID(ma.fields.UUID):

@@ -27,7 +27,7 @@ def id_spellings(key_id: str) -> list[str]:
         f"urn:uuid:{key_id}",
         "%7B" + key_id + "%7D",
         key_id.replace("-", ""),
-        key_id.replace("0", "\uff10"),
+        "\uff10" + key_id[1:],  # a full-width digit first
         "%00",
         "not-a-key",
     ]

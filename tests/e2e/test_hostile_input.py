@@ -159,7 +159,7 @@ def _spellings(key_id: str) -> dict[str, str]:
         "urn": f"urn:uuid:{key_id}",
         "braces": "{" + key_id + "}",
         "no-dashes": key_id.replace("-", ""),
-        "full-width": key_id.replace("0", "\uff10").replace("1", "\uff11"),
+        "full-width": "\uff10" + key_id[1:],
         "padded": f" {key_id}",
     }
 

@@ -12,8 +12,7 @@ import psycopg
 import pytest
 from flask import Flask
 
-from service.app import create_app
-from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY, ApiClient
+from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY, ApiClient, open_app
 
 
 def nul_basic() -> dict[str, str]:
@@ -49,7 +48,7 @@ def test_nul_bytes_get_the_same_answer_on_both_stores(api: ApiClient) -> None:
 @pytest.fixture
 def named_app(postgres_url: str) -> Iterator[tuple[Flask, str]]:
     name = f"kl_nul_{uuid.uuid4().hex[:10]}"
-    app = create_app(
+    app = open_app(
         {
             "database_url": f"{postgres_url}&application_name={name}",
             "secret_key": SECRET_KEY,
@@ -93,7 +92,7 @@ def test_nul_bytes_neither_fail_nor_churn_postgres_connections(
 
 @pytest.fixture
 def behind_proxy(config: dict[str, Any]) -> Iterator[ApiClient]:
-    app = create_app({**config, "trusted_proxy_hops": 1})
+    app = open_app({**config, "trusted_proxy_hops": 1})
     yield ApiClient(app.test_client())
     app.extensions["keyledger"].close()
 

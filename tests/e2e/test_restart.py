@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.app import build_services
-from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
 from tests.integration.test_read_model import snapshot
 from tests.support.gunicorn import GunicornServer, basic, bearer
 
@@ -184,7 +182,7 @@ def test_sigkill_during_concurrent_writes_loses_nothing_acknowledged(
     assert lost == {}
     assert disagreements == []
 
-    services = build_services(load_settings(_config(database_url)))
+    services = open_services(_config(database_url))
     try:
         recorder = services.ledger.ledger_recorder
         live = snapshot(recorder)

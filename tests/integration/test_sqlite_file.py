@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.app import create_app
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, ApiClient
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, ApiClient, open_app
 
 
 def sqlite_app(path: Path) -> Flask:
-    return create_app(
+    return open_app(
         {
             "database_url": f"sqlite:///{path}",
             "secret_key": SECRET_KEY,

@@ -161,7 +161,7 @@ class ApiKeyCommands(RuleBasedStateMachine):
 
     @invariant()
     def every_change_has_its_history_item(self) -> None:
-        entries = [audit_entry(event) for event in self.events]
+        entries = [audit_entry(n, event) for n, event in enumerate(self.events, 1)]
         assert [e.version for e in entries] == list(range(1, len(entries) + 1))
         assert all(e.actor == "alice" and e.key_id == self.key.id for e in entries)
         for event, entry in zip(self.events, entries, strict=True):
