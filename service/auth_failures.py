@@ -22,6 +22,10 @@ logger = logging.getLogger("keyledger.auth")
 
 WINDOW_SECONDS = 60.0
 MAX_TRACKED = 10_000  # pairs remembered; bounded against random DevKeys
+# Warnings per minute across all pairs: random DevKeys must not flood the
+# log. Past the budget, refusals are only counted, and the next minute's
+# first warning says how many lines were held back.
+MAX_WARNINGS_PER_WINDOW = 100
 _DEV_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 FailureListener = Callable[[str, str], None]
@@ -48,6 +52,9 @@ class FailedAuthMonitor:
         self._lock = threading.Lock()
         self._listeners: list[FailureListener] = []
         self.failures = 0
+        self._budget_window = -WINDOW_SECONDS
+        self._budget_used = 0
+        self._held_back = 0
 
     def subscribe(self, listener: FailureListener) -> None:
         """``listener(dev_key, client_ip)`` on every refused call; the DevKey
@@ -69,6 +76,19 @@ class FailedAuthMonitor:
                 if tally is None:
                     self._make_room(now)
                 self._tallies[pair] = _Tally(logged_at=now)
+            held_back = self._spend_budget(now) if report else 0
+            if held_back < 0:
+                # Over the budget: keep the count, and let this pair's next
+                # refusal try again.
+                self._tallies[pair] = _Tally(now - WINDOW_SECONDS, report)
+                report = 0
+        if held_back > 0:
+            logger.warning(
+                "refused credentials: %d warning lines held back in the previous "
+                "minute (more than %d pairs of DevKey and client_ip)",
+                held_back,
+                MAX_WARNINGS_PER_WINDOW,
+            )
         if report:
             logger.warning(
                 "refused credentials: dev_key=%s client_ip=%s peer=%s count=%d "
@@ -81,6 +101,20 @@ class FailedAuthMonitor:
             )
         for listener in self._listeners:
             listener(shown, client_ip)
+
+    def _spend_budget(self, now: float) -> int:
+        """-1 when the minute's warnings are spent; else how many lines the
+        previous minute held back (0 mostly)."""
+        if now - self._budget_window >= WINDOW_SECONDS:
+            held_back, self._held_back = self._held_back, 0
+            self._budget_window, self._budget_used = now, 0
+        else:
+            held_back = 0
+        if self._budget_used >= MAX_WARNINGS_PER_WINDOW:
+            self._held_back += 1
+            return -1
+        self._budget_used += 1
+        return held_back
 
     def _make_room(self, now: float) -> None:
         if len(self._tallies) < MAX_TRACKED:
