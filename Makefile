@@ -26,7 +26,7 @@ test: $(STAMP)
 ## HTTP state machine with more examples (see docs/hardening.md).
 fuzz: $(STAMP)
 	KEYLEDGER_FUZZ_EXAMPLES=$${KEYLEDGER_FUZZ_EXAMPLES:-1500} \
-	KEYLEDGER_FUZZ_SEED=$${KEYLEDGER_FUZZ_SEED:-$$RANDOM} \
+	KEYLEDGER_FUZZ_SEED=$${KEYLEDGER_FUZZ_SEED:-$$(date +%s)} \
 	KEYLEDGER_STATEFUL_EXAMPLES=$${KEYLEDGER_STATEFUL_EXAMPLES:-200} \
 	$(BIN)/pytest -s -p no:cacheprovider -o addopts= --timeout 3600 tests/fuzz
 
