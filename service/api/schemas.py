@@ -66,9 +66,12 @@ class KeyFieldsMixin:
         allow_none=True,
         metadata={
             "description": "RFC 3339 time or YYYY-MM-DD (through the end of that "
-            "day, UTC); null never expires. Must be in the future.",
-            "type": "string",
-            "format": "future-time-or-date",
+            'day, UTC); null (or "", a field left blank) never expires. Must '
+            "be in the future.",
+            "anyOf": [
+                {"type": "string", "format": "future-time-or-date"},
+                {"type": "string", "enum": [""]},
+            ],
             "nullable": True,
             "example": "2027-01-31T23:59:59Z",
         },
