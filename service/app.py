@@ -15,6 +15,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from service import console
 from service.api import audit, context, errors, keys, openapi_links
 from service.auth_endpoint import AuthEndpoint
 from service.config import load_settings
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)
+    console.install(app, services)
     _install_access_log(app)
     _install_health(app, services)
     _require_json_bodies(app)
@@ -62,7 +64,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxy_hops
+            app.wsgi_app,
+            x_for=settings.trusted_proxy_hops,
+            x_proto=settings.trusted_proxy_hops,
         )
     return app
 
@@ -127,6 +131,8 @@ def _require_json_bodies(app: Flask) -> None:
     def only_json() -> Response | None:
         if request.method not in ("POST", "PATCH", "PUT"):
             return None
+        if request.blueprint == console.BLUEPRINT_NAME:
+            return None  # HTML forms: the console checks its own bodies
         if request.routing_exception is not None:
             return None  # no such route or method: 404 or 405 says more than 415
         has_body = bool(request.content_length) or request.headers.get(

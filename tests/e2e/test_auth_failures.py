@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 FLOOD = 300
 

@@ -8,7 +8,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from tests.conftest import ApiClient, basic
+from tests.support.http import ApiClient, basic
 
 OVERFLOW = ["9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00"]
 BAD_TEXT = ["a\ud800b", "a\u202eb", "a\u200db", "nul\x00byte", "tab\tx"]

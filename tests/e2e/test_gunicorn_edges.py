@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.support.gunicorn import GunicornServer, basic, bearer
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.gunicorn import GunicornServer
+from tests.support.http import basic, bearer
 
 
 @pytest.fixture(scope="module")

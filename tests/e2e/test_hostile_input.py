@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 
 def event_count(api: ApiClient) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from tests.conftest import ApiClient, basic
+from tests.support.http import ApiClient, basic
 
 # Every route and the methods it answers (HEAD and OPTIONS come with them).
 ROUTES = {

@@ -12,7 +12,10 @@ import psycopg
 import pytest
 from flask import Flask
 
-from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY, ApiClient, open_app
+from tests.conftest import open_app
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.http import ApiClient
+from tests.support.sql import POSTGRES_URL
 
 
 def nul_basic() -> dict[str, str]:

@@ -27,8 +27,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.support.gunicorn import GunicornServer, basic, bearer
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.gunicorn import GunicornServer
+from tests.support.http import basic, bearer
 
 EXAMPLES = int(os.environ.get("KEYLEDGER_STATEFUL_EXAMPLES", "8"))
 ADMIN = bearer(ADMIN_TOKEN)

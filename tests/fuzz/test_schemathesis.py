@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.gunicorn import ROOT, GunicornServer
 
 EXAMPLES = int(os.environ.get("KEYLEDGER_FUZZ_EXAMPLES", "110"))

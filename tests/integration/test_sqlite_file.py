@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, ApiClient, open_app
+from tests.conftest import open_app
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.http import ApiClient
 
 
 def sqlite_app(path: Path) -> Flask:
