@@ -2,7 +2,7 @@
 check, every phase (examples, coverage, fuzzing, stateful), as admin.
 
 Bounded for `make test` (KEYLEDGER_FUZZ_EXAMPLES per operation, default
-110: about 2,000 requests); `make fuzz` runs the long version. The server's
+110: about 1,600 requests); `make fuzz` runs the long version. The server's
 own access log counts the requests and the 5xx answers."""
 
 from __future__ import annotations
