@@ -60,6 +60,12 @@ def parse_auth_request(body: object) -> tuple[str, IpAddress]:
     client_ip = body.get("client_ip")
     if not isinstance(client_ip, str):
         raise AuthRequestInvalid("client_ip", "must be an IPv4 or IPv6 address")
+    if "%" in client_ip:
+        # Refused like whitelist entries with one: a zone names a link on the
+        # caller's host, which no whitelist entry can mean.
+        raise AuthRequestInvalid(
+            "client_ip", "must be a plain address without a zone id (%...)"
+        )
     try:
         address = parse_address(client_ip.strip())
     except ValueError:

@@ -71,6 +71,7 @@ class ChangeFeedEndpoint:
             [
                 ("Content-Type", "application/json"),
                 ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
                 ("Content-Length", str(len(raw))),
                 *extra,
             ],

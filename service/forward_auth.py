@@ -19,6 +19,7 @@ from projections.credentials import CredentialsUnavailable
 from service.auth_endpoint import (
     _JSON,
     _NO_STORE,
+    _NOSNIFF,
     _STATUS_LINES,
     WSGIApp,
     _basic_credentials,
@@ -64,7 +65,13 @@ class ForwardAuthEndpoint:
             return self.app(environ, start_response)
         status, body, extra = forward_decision(environ, self.authorizer)
         raw = _dump(body)
-        headers = [_JSON, _NO_STORE, ("Content-Length", str(len(raw))), *extra]
+        headers = [
+            _JSON,
+            _NO_STORE,
+            _NOSNIFF,
+            ("Content-Length", str(len(raw))),
+            *extra,
+        ]
         start_response(_STATUS_LINES[status], headers)
         return [raw]
 
