@@ -15,26 +15,34 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from domain.times import format_optional_time
 from domain.values import IpNetwork, networks_of
-from projections.sql import KEYS_TABLE, Dialect, from_seconds
+from projections.sql import KEYS_TABLE, Dialect
 from projections.tables import KEY_COLUMN
 
 # Read straight from the keys table; ``expires_at`` stays in its stored
 # form (epoch seconds), which is what the auth path compares.
+#
+# An unknown DevKey must cost what a known one costs (api.md: keys "cannot
+# be enumerated"), so the query always answers one row: the key's, or a
+# decoy of the same shape (COALESCE over a LEFT JOIN). Both then take the
+# same parse-cache hit and, in the authorizer, the same HMAC and comparison.
+DECOY_KEY_ID = "00000000-0000-0000-0000-000000000000"
+_DECOYS = {
+    "key_id": f"'{DECOY_KEY_ID}'",
+    "secret_hash": "'" + "0" * 64 + "'",  # hex no HMAC-SHA256 yields in practice
+    "enabled": "0",
+    "expires_at": None,
+    "ip_whitelist": "'[]'",
+    "permissions": "'[]'",
+    "version": "0",
+    "previous_secret_hash": None,
+    "previous_secret_expires_at": None,
+}
 _COLUMNS = ", ".join(
-    KEY_COLUMN[name].name
-    for name in (
-        "key_id",
-        "secret_hash",
-        "enabled",
-        "expires_at",
-        "ip_whitelist",
-        "permissions",
-        "version",
-        "previous_secret_hash",
-        "previous_secret_expires_at",
-    )
+    f"k.{KEY_COLUMN[name].name}"
+    if decoy is None
+    else f"COALESCE(k.{KEY_COLUMN[name].name}, {decoy})"
+    for name, decoy in _DECOYS.items()
 )
 _whitelist = KEY_COLUMN["ip_whitelist"].decode
 _permissions = KEY_COLUMN["permissions"].decode
@@ -56,12 +64,6 @@ class Credentials:
     # A rolled-away secret and the epoch second from which it no longer works.
     previous_secret_hash: str | None = None
     previous_secret_expires_at: int | None = None
-    # ``expires_at`` as the auth answer shows it, formatted once per version.
-    expires_at_text: str | None = None
-
-
-def _rfc3339(epoch: int | None) -> str | None:
-    return format_optional_time(from_seconds(epoch), "seconds")
 
 
 class CredentialsUnavailable(Exception):
@@ -79,15 +81,21 @@ class CredentialsLookup:
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
         self._statement = dialect.sql(
-            f"SELECT {_COLUMNS} FROM {dialect.table(KEYS_TABLE)} WHERE dev_key = ?"
+            f"SELECT {_COLUMNS} FROM (SELECT 1 AS one) AS one "
+            f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = ?"
         )
         self._connect = connect
         self._local = threading.local()
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
     def __call__(self, dev_key: str) -> Credentials | None:
+        if "\x00" in dev_key:
+            # No DevKey holds a NUL, and PostgreSQL refuses one in text: the
+            # query would fail as if the store were down (a 503, and the
+            # connection dropped and reopened on every such call).
+            return None
         row = self._fetch(dev_key)
-        if row is None:
+        if row is None:  # never with the decoy join; kept for safety
             return None
         (
             key_id,
@@ -114,12 +122,12 @@ class CredentialsLookup:
                 version=version,
                 previous_secret_hash=previous_hash,
                 previous_secret_expires_at=previous_expires_at,
-                expires_at_text=_rfc3339(expires_at),
             )
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
             self._parsed[cache_key] = credentials
-        return credentials
+        # The decoy's answer is None, but only after the same work as a key's.
+        return None if credentials.key_id == DECOY_KEY_ID else credentials
 
     def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
         reused = getattr(self._local, "connection", None) is not None
