@@ -35,6 +35,8 @@ def bucket_starts(since: datetime, until: datetime, bucket: str) -> list[datetim
     starts = []
     while start < until:
         starts.append(start)
+        if start > datetime.max.replace(tzinfo=UTC) - step:
+            break  # the last bucket a datetime can start
         start += step
     return starts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -86,11 +86,12 @@ class Usage(MethodView):
             if "until" in args
             else services.ledger.clock()
         )
-        since = (
-            query_time("since", args["since"])
-            if "since" in args
-            else until - timedelta(days=1)
-        )
+        if "since" in args:
+            since = query_time("since", args["since"])
+        elif until > datetime.min.replace(tzinfo=UTC) + timedelta(days=2):
+            since = until - timedelta(days=1)
+        else:  # an until at the start of year 1 has no day before it
+            raise ApiError(422, "invalid until: too early", {"until": ["too early"]})
         errors: dict[str, list[str]] = {}
         if since >= until:
             errors["since"] = ["must be before until"]

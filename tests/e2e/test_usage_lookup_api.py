@@ -89,6 +89,7 @@ def test_usage_by_day_and_explicit_range(api: ApiClient, app: Flask) -> None:
         ({"since": "2027-01-02T00:00:00Z", "until": "2027-01-01T00:00:00Z"}, "since"),
         ({"since": "2020-01-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}, "since"),
         ({"limit": "3"}, "limit"),
+        ({"until": "0001-01-01T00:00:00Z"}, "until"),
     ],
 )
 def test_usage_query_errors_are_422_naming_the_field(
@@ -98,6 +99,16 @@ def test_usage_query_errors_are_422_naming_the_field(
     response = usage(api, key["id"], **query)
     assert response.status_code == 422, response.json
     assert field in response.json["errors"]
+
+
+def test_usage_at_the_end_of_time_is_answered(api: ApiClient) -> None:
+    key = api.create_key(permissions=["send"])
+    query = {"since": "9999-12-30T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
+    items = usage(api, key["id"], bucket="day", **query).json["items"]
+    assert [i["start"] for i in items] == [
+        "9999-12-30T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+    ]
 
 
 def test_usage_of_unknown_or_deleted_key_is_404(api: ApiClient) -> None:
