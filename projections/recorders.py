@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from psycopg.sql import SQL, Composed
 
+from projections.chain_store import AuditChain, chain_ddl, utc_now
 from projections.recording import SCHEMA_LOCK_ID, ReadModelRecording
 from projections.sql import POSITION_TABLE, READ_MODEL, Dialect, read_model_ddl
 from projections.writer import Cursor, ReadModelWriter
@@ -33,6 +34,9 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
         self.dialect = Dialect("sqlite")
         self.read_model = ReadModelWriter(self.dialect)
         super().__init__(datastore, events_table_name)
+        self.chain = AuditChain(
+            self.dialect, self.events_table_name, "rowid", None, utc_now
+        )
         self._select_range = (
             f"SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? "
@@ -46,6 +50,7 @@ class SQLiteLedgerRecorder(ReadModelRecording, SQLiteApplicationRecorder):
         return [
             *super().construct_create_table_statements(),
             *read_model_ddl(self.dialect),
+            *chain_ddl(self.dialect),
         ]
 
     def _insert_events(
@@ -93,6 +98,9 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
         self.dialect = Dialect("postgres", schema=datastore.schema)
         self.read_model = ReadModelWriter(self.dialect)
         super().__init__(datastore, events_table_name=events_table_name)
+        self.chain = AuditChain(
+            self.dialect, self.events_table_name, "notification_id", None, utc_now
+        )
         table = self.dialect.table(self.events_table_name)
         self._select_range = (
             "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -101,7 +109,8 @@ class PostgresLedgerRecorder(ReadModelRecording, PostgresApplicationRecorder):
         )
         self._select_max = f"SELECT MAX(notification_id) AS max FROM {table}"
         self.sql_create_statements.extend(
-            Composed([SQL(statement)]) for statement in read_model_ddl(self.dialect)
+            Composed([SQL(statement)])
+            for statement in [*read_model_ddl(self.dialect), *chain_ddl(self.dialect)]
         )
 
     def create_table(self) -> None:

@@ -14,6 +14,10 @@ from eventsourcing.persistence import (
 )
 
 from domain import ApiKey
+from projections.chain import event_sha256
+from projections.chain_store import AuditChain
+from projections.chain_verify import Verdict
+from projections.checkpoints import VerificationKeys
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
@@ -32,6 +36,9 @@ CATCH_UP_BATCH = 1000
 # Events per rebuild transaction: large enough that statements and commits
 # are few, small enough to keep memory and the writer lock short.
 REBUILD_BATCH = 10_000
+# Events linked per transaction when a store gains the chain: live writers
+# get the lock between batches.
+LINK_BATCH = 10_000
 # Arbitrary but fixed: serialises schema creation across PostgreSQL sessions.
 SCHEMA_LOCK_ID = 0x6B65796C6564676572 % (2**63)
 
@@ -55,6 +62,7 @@ class ReadModelRecording:
 
     dialect: Dialect
     read_model: ReadModelWriter
+    chain: AuditChain
     decode: Decoder | None = None
     datastore: Any  # SQLiteDatastore or PostgresDatastore: same transaction()
 
@@ -107,6 +115,11 @@ class ReadModelRecording:
             )
         self.read_model.apply_all(cursor, notification_ids, events)
         self.read_model.set_position(cursor, notification_ids[-1])
+        digests = [
+            event_sha256(s.originator_id, s.originator_version, s.topic, s.state)
+            for s in stored_events
+        ]
+        self.chain.append(cursor, notification_ids, events, digests)
 
     def _apply_range(
         self, cursor: Cursor, writer: ReadModelWriter, gt: int, lte: int
@@ -149,6 +162,31 @@ class ReadModelRecording:
             if last > position:
                 self.read_model.set_position(cursor, last)
             return applied
+
+    def link_stored(self) -> int:
+        """Links stored events that have no link yet (a store that predates
+        the chain); returns how many. Run when the store is prepared, after
+        ``catch_up``."""
+        linked = 0
+        while True:
+            with self.write_transaction() as cursor:
+                self._lock_for_projection(cursor)
+                batch = self.chain.link_stored(cursor, limit=LINK_BATCH)
+            linked += batch
+            if batch < LINK_BATCH:
+                return linked
+
+    def checkpoint_if_due(self) -> bool:
+        """Signs the chain's head if a checkpoint is due (quiet stores)."""
+        with self.read_transaction() as cursor:
+            if not self.chain.checkpoint_due(cursor):
+                return False
+        with self.write_transaction() as cursor:
+            self._lock_for_projection(cursor)
+            return self.chain.checkpoint_if_due(cursor)
+
+    def verify_chain(self, keys: VerificationKeys) -> Verdict:
+        return self.chain.verify(self.read_transaction, keys)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Replays the whole log into fresh tables, then swaps them in.

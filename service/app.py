@@ -48,6 +48,7 @@ def build_services(settings: Settings) -> Services:
     )
     recorder.create_tables([operators_ddl(recorder.dialect)])
     recorder.catch_up()
+    recorder.link_stored()
     return Services(
         settings=settings,
         ledger=ledger,

@@ -7,6 +7,7 @@ from projections.credentials import (
     postgres_connector,
     sqlite_connector,
 )
+from service.audit_signing import load_signing_keys
 from service.authorization import Authorizer
 from service.config import (
     APPLICATION_NAME_SETTING,
@@ -27,7 +28,7 @@ def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger
     if store.sqlite_path is not None:
         store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     sealer = SecretSealer(load_master_key(settings, store))
-    return KeyLedger(env, sealer)
+    return KeyLedger(env, sealer, signing_keys=load_signing_keys(settings, store))
 
 
 def build_authorizer(settings: Settings, ledger: KeyLedger) -> Authorizer:

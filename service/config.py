@@ -43,6 +43,7 @@ class Settings:
     bootstrap_token: str | None = None
     secret_key: str | None = None
     secret_key_file: str | None = None
+    audit_signing_key_file: str | None = None
     log_level: str = "INFO"
     trusted_proxy_hops: int = 0
     # A sync worker runs one request at a time: 2 + 2 is plenty, and keeps
@@ -58,6 +59,7 @@ _ENVIRONMENT = {
     "bootstrap_token": "KEYLEDGER_BOOTSTRAP_TOKEN",
     "secret_key": "KEYLEDGER_SECRET_KEY",
     "secret_key_file": "KEYLEDGER_SECRET_KEY_FILE",
+    "audit_signing_key_file": "KEYLEDGER_AUDIT_SIGNING_KEY_FILE",
     "log_level": "KEYLEDGER_LOG_LEVEL",
     "trusted_proxy_hops": "KEYLEDGER_TRUSTED_PROXY_HOPS",
     "postgres_pool_size": "KEYLEDGER_POSTGRES_POOL_SIZE",

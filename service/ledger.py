@@ -21,6 +21,7 @@ from projections.recorders import (
     ReadModelRecording,
     SQLiteLedgerRecorder,
 )
+from service.audit_signing import SigningKeys
 from service.config import APPLICATION_NAME_SETTING
 from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
@@ -80,9 +81,11 @@ class KeyLedger(Application[UUID]):
         env: dict[str, str],
         sealer: SecretSealer,
         clock: Clock = utc_now,
+        signing_keys: SigningKeys | None = None,
     ) -> None:
         self.sealer = sealer
         self.clock = clock
+        self.signing_keys = signing_keys
         super().__init__(env)
         self.read_model = ReadModelQueries(
             self.ledger_recorder.dialect, self.ledger_recorder.read_transaction
@@ -107,6 +110,8 @@ class KeyLedger(Application[UUID]):
             msg = f"unsupported store {type(factory).__name__}"
             raise TypeError(msg)
         recorder.decode = self.mapper.to_domain_event  # type: ignore[assignment]
+        recorder.chain.signer = self.signing_keys.signer if self.signing_keys else None
+        recorder.chain.clock = self.clock
         if factory.env_create_table():
             recorder.create_table()
         return recorder

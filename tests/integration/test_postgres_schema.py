@@ -28,6 +28,8 @@ TABLES = {
     "keyledger_audit",
     "keyledger_projection",
     "keyledger_operators",
+    "keyledger_chain",
+    "keyledger_checkpoints",
 }
 
 
