@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from projections.chain_store import CHAIN_TABLE
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
@@ -51,6 +52,10 @@ class AuditRecord:
     source_ip: str | None
     request_id: str | None
     changes: dict[str, Any]
+    # The event's link in the audit chain (None only for an event recorded
+    # by an older version and not linked yet).
+    hash: str | None = None
+    event_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ _KEY_COLUMNS = (
 )
 _AUDIT_COLUMNS = (
     "notification_id, key_id, version, type, occurred_at, actor, source_ip, "
-    "request_id, changes"
+    "request_id, changes, hash, event_sha256"
 )
 
 
@@ -104,6 +109,8 @@ def _audit_record(row: Any) -> AuditRecord:
         source_ip=row["source_ip"],
         request_id=row["request_id"],
         changes=json.loads(row["changes"]),
+        hash=row["hash"],
+        event_sha256=row["event_sha256"],
     )
 
 
@@ -118,6 +125,12 @@ class ReadModelQueries:
         self._transaction = transaction
         self._keys = dialect.table(KEYS_TABLE)
         self._audit = dialect.table(AUDIT_TABLE)
+        # Audit entries with their links (the chain keeps its own table, which
+        # a rebuild of the read model never touches).
+        self._linked_audit = (
+            f"{self._audit} LEFT JOIN {dialect.table(CHAIN_TABLE)} "
+            "ON position = notification_id"
+        )
 
     def _rows(self, statement: str, params: list[Any]) -> list[Any]:
         with self._transaction() as cursor:
@@ -167,7 +180,7 @@ class ReadModelQueries:
 
     def history(self, key_id: UUID) -> list[AuditRecord]:
         rows = self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} WHERE key_id = ? "
+            f"SELECT {_AUDIT_COLUMNS} FROM {self._linked_audit} WHERE key_id = ? "
             "ORDER BY notification_id",
             [str(key_id)],
         )
@@ -211,7 +224,7 @@ class ReadModelQueries:
             where.append("occurred_at <= ?")
             params.append(to_micros(selection.until))
         rows = self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} "
+            f"SELECT {_AUDIT_COLUMNS} FROM {self._linked_audit} "
             f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?",
             [*params, limit],
         )

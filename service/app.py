@@ -13,10 +13,11 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service.api import audit, context, errors, keys
+from service.api import audit, audit_chain, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
+from service.checkpoint_sweep import CheckpointSweep
 from service.config import Settings, load_settings
 from service.ledger import KeyLedger
 from service.operators import OperatorRegistry, operators_ddl
@@ -32,8 +33,11 @@ class Services:
     ledger: KeyLedger
     operators: OperatorRegistry
     authorizer: Authorizer
+    sweep: CheckpointSweep | None = None
 
     def close(self) -> None:
+        if self.sweep is not None:
+            self.sweep.stop()
         self.ledger.close()
 
 
@@ -77,6 +81,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(settings.log_level)
     services = build_services(settings)
     announce_bootstrap(services)
+    services.sweep = CheckpointSweep(services.ledger.ledger_recorder)
+    services.sweep.start()
 
     app = Flask("keyledger")
     app.config.update(
@@ -99,6 +105,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
+    api.register_blueprint(audit_chain.blp)
     errors.register_error_handlers(app)
     context.install(app)
     _install_access_log(app)

@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from itertools import takewhile
 from typing import Any
 
+from projections.chain import time_text
 from projections.queries import AuditFilter, AuditRecord, ReadModelQueries
 from service.ledger import KeyLedger
 
 ITEM_FIELDS = (
+    "position",
     "key_id",
     "version",
     "type",
@@ -30,31 +32,29 @@ ITEM_FIELDS = (
     "source_ip",
     "request_id",
     "changes",
+    "hash",
+    "event_sha256",
 )
 # Big enough to amortise a write per chunk, small enough to start sending
 # early and keep the response's footprint flat.
 CHUNK_CHARACTERS = 64 * 1024
 
 
-def occurred_at_text(moment: datetime) -> str:
-    """RFC 3339 in UTC, always with microseconds.
-
-    A fixed width keeps exported times sortable as text, and the full
-    precision lets a caller pass an item's time back as ``as_of`` exactly.
-    """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def audit_item(record: AuditRecord) -> dict[str, Any]:
+    """One item; ``position``, ``hash`` and ``event_sha256`` tie it to the
+    audit chain (docs/tamper-evidence.md), so an export verifies offline."""
     return {
+        "position": record.notification_id,
         "key_id": str(record.key_id),
         "version": record.version,
         "type": record.type,
-        "occurred_at": occurred_at_text(record.occurred_at),
+        "occurred_at": time_text(record.occurred_at),
         "actor": record.actor,
         "source_ip": record.source_ip,
         "request_id": record.request_id,
         "changes": record.changes,
+        "hash": record.hash,
+        "event_sha256": record.event_sha256,
     }
 
 

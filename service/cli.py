@@ -16,6 +16,7 @@ from uuid import UUID
 
 from domain import EVENT_TYPE_NAMES
 from projections.queries import AuditFilter
+from service import audit_cli
 from service.api.errors import ApiError
 from service.api.presenters import parse_time
 from service.app import Services, build_services
@@ -171,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
     export_audit.add_argument("--until", type=_time_argument("until"), help="RFC 3339")
     export_audit.add_argument("--output", help="file to write (default: stdout)")
     export_audit.set_defaults(run=cmd_audit_export)
+    audit_cli.add_commands(audit_actions)
     return root
 
 
