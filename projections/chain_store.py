@@ -35,7 +35,8 @@ from projections.writer import Cursor
 
 CHAIN_TABLE = "keyledger_chain"
 CHECKPOINT_TABLE = "keyledger_checkpoints"
-# A checkpoint is due once this many events are unsigned ...
+# A checkpoint is due once this many events are unsigned (at most; a
+# deployment may ask for more frequent ones) ...
 CHECKPOINT_EVERY = 1000
 # ... or once the oldest unsigned event was recorded this long ago.
 CHECKPOINT_AFTER = timedelta(minutes=10)
@@ -110,6 +111,9 @@ class AuditChain:
         self.dialect = dialect
         self.signer = signer
         self.clock = clock
+        self.checkpoint_every = CHECKPOINT_EVERY
+        self.events_table = events_table
+        self.events_position = events_position
         q = dialect.sql
         chain = dialect.table(CHAIN_TABLE)
         checkpoints = dialect.table(CHECKPOINT_TABLE)
@@ -240,7 +244,7 @@ class AuditChain:
             return
         signed_seq = head.signed_seq
         for position, seq, hash, _, _ in rows:
-            if seq - signed_seq >= CHECKPOINT_EVERY:
+            if seq - signed_seq >= self.checkpoint_every:
                 self._sign(cursor, position, seq, hash)
                 signed_seq = seq
         position, seq, hash, _, _ = rows[-1]
@@ -274,7 +278,7 @@ class AuditChain:
     def _due(self, head: Head) -> bool:
         if self.signer is None or head.seq == head.signed_seq:
             return False
-        return head.seq - head.signed_seq >= CHECKPOINT_EVERY or (
+        return head.seq - head.signed_seq >= self.checkpoint_every or (
             head.unsigned_since is not None
             and to_micros(self.clock()) - head.unsigned_since >= _AFTER_MICROS
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.chain_store import CHECKPOINT_EVERY
 from projections.credentials import (
     CredentialsLookup,
     postgres_connector,
@@ -11,6 +12,7 @@ from service.audit_signing import load_signing_keys
 from service.authorization import Authorizer
 from service.config import (
     APPLICATION_NAME_SETTING,
+    ConfigurationError,
     Settings,
     Store,
     load_master_key,
@@ -28,7 +30,16 @@ def build_ledger(settings: Settings, *, create_schema: bool = True) -> KeyLedger
     if store.sqlite_path is not None:
         store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     sealer = SecretSealer(load_master_key(settings, store))
-    return KeyLedger(env, sealer, signing_keys=load_signing_keys(settings, store))
+    if not 1 <= settings.audit_checkpoint_every <= CHECKPOINT_EVERY:
+        raise ConfigurationError(
+            f"KEYLEDGER_AUDIT_CHECKPOINT_EVERY must be 1 to {CHECKPOINT_EVERY}"
+        )
+    return KeyLedger(
+        env,
+        sealer,
+        signing_keys=load_signing_keys(settings, store),
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
 
 
 def build_authorizer(settings: Settings, ledger: KeyLedger) -> Authorizer:

@@ -51,6 +51,7 @@ class Settings:
     postgres_pool_size: int = 2
     postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000
+    audit_checkpoint_every: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -65,12 +66,14 @@ _ENVIRONMENT = {
     "postgres_pool_size": "KEYLEDGER_POSTGRES_POOL_SIZE",
     "postgres_max_overflow": "KEYLEDGER_POSTGRES_MAX_OVERFLOW",
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
+    "audit_checkpoint_every": "KEYLEDGER_AUDIT_CHECKPOINT_EVERY",
 }
 _INTEGERS = {
     "trusted_proxy_hops",
     "postgres_pool_size",
     "postgres_max_overflow",
     "aggregate_cache_size",
+    "audit_checkpoint_every",
 }
 
 

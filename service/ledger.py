@@ -15,6 +15,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
 from domain import ApiKey, key_id_for
+from projections.chain_store import CHECKPOINT_EVERY
 from projections.queries import ReadModelQueries
 from projections.recorders import (
     PostgresLedgerRecorder,
@@ -82,10 +83,12 @@ class KeyLedger(Application[UUID]):
         sealer: SecretSealer,
         clock: Clock = utc_now,
         signing_keys: SigningKeys | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self.sealer = sealer
         self.clock = clock
         self.signing_keys = signing_keys
+        self.checkpoint_every = checkpoint_every
         super().__init__(env)
         self.read_model = ReadModelQueries(
             self.ledger_recorder.dialect, self.ledger_recorder.read_transaction
@@ -112,6 +115,7 @@ class KeyLedger(Application[UUID]):
         recorder.decode = self.mapper.to_domain_event  # type: ignore[assignment]
         recorder.chain.signer = self.signing_keys.signer if self.signing_keys else None
         recorder.chain.clock = self.clock
+        recorder.chain.checkpoint_every = self.checkpoint_every
         if factory.env_create_table():
             recorder.create_table()
         return recorder
