@@ -18,8 +18,7 @@ from typing import Any
 
 import orjson
 
-from domain import ApiKey
-from projections.audit_trail import audit_entry
+from projections.audit_trail import AuditEntry
 from projections.chain import (
     GENESIS_HASH,
     chain_entry,
@@ -51,12 +50,15 @@ Transaction = Callable[[], Any]
 
 @dataclass(frozen=True)
 class Head:
+    """The newest link and what the newest checkpoint covers."""
+
     position: int
     seq: int
     hash: str
-    signed_position: int
     signed_seq: int
-    unsigned_since: int | None  # microseconds
+    # When the newest checkpoint was signed (before the first one: when the
+    # first event was linked), in microseconds; None on an empty chain.
+    signed_since: int | None
 
 
 def utc_now() -> datetime:
@@ -82,9 +84,8 @@ def chain_ddl(dialect: Dialect) -> list[str]:
     ]
 
 
-def live_item(event: ApiKey.Event) -> dict[str, Any]:
+def live_item(entry: AuditEntry) -> dict[str, Any]:
     """The audit item of an event being recorded, as the API will show it."""
-    entry = audit_entry(event)
     return {
         "key_id": str(entry.key_id),
         "version": entry.version,
@@ -119,18 +120,17 @@ class AuditChain:
         checkpoints = dialect.table(CHECKPOINT_TABLE)
         events = dialect.table(events_table)
         audit = dialect.table(AUDIT_TABLE)
+        # One statement, two index seeks: it runs in every write transaction.
         self._head = (
-            f"SELECT (SELECT position FROM {chain} ORDER BY position DESC LIMIT 1) "
-            "AS position, "
-            f"(SELECT seq FROM {chain} ORDER BY position DESC LIMIT 1) AS seq, "
-            f"(SELECT hash FROM {chain} ORDER BY position DESC LIMIT 1) AS hash, "
-            f"(SELECT position FROM {checkpoints} ORDER BY position DESC LIMIT 1) "
-            "AS signed_position, "
-            f"(SELECT seq FROM {checkpoints} ORDER BY position DESC LIMIT 1) "
-            "AS signed_seq, "
-            f"(SELECT recorded_at FROM {chain} WHERE position > COALESCE(("
-            f"SELECT position FROM {checkpoints} ORDER BY position DESC LIMIT 1), 0) "
-            "ORDER BY position LIMIT 1) AS unsigned_since"
+            "SELECT c.position, c.seq, c.hash, k.seq AS signed_seq, "
+            "k.signed_at FROM "
+            f"(SELECT position, seq, hash FROM {chain} "
+            "ORDER BY position DESC LIMIT 1) c LEFT JOIN "
+            f"(SELECT seq, signed_at FROM {checkpoints} "
+            "ORDER BY position DESC LIMIT 1) k ON 1 = 1"
+        )
+        self._first_recorded = (
+            f"SELECT recorded_at FROM {chain} ORDER BY position LIMIT 1"
         )
         self._insert_link = q(
             f"INSERT INTO {chain} (position, seq, hash, recorded_at, event_sha256) "
@@ -162,35 +162,43 @@ class AuditChain:
     def head(self, cursor: Cursor) -> Head:
         cursor.execute(self._head)
         row = cursor.fetchone()
+        if row is None:
+            return Head(0, 0, GENESIS_HASH, 0, None)
+        since = None
+        if row["signed_at"] is not None:
+            since = to_micros(datetime.fromisoformat(row["signed_at"]))
+        elif row["seq"]:  # nothing signed yet: count from the first link
+            cursor.execute(self._first_recorded)
+            since = int(cursor.fetchone()["recorded_at"])
         return Head(
-            position=int(row["position"] or 0),
-            seq=int(row["seq"] or 0),
-            hash=row["hash"] or GENESIS_HASH,
-            signed_position=int(row["signed_position"] or 0),
+            position=int(row["position"]),
+            seq=int(row["seq"]),
+            hash=row["hash"],
             signed_seq=int(row["signed_seq"] or 0),
-            unsigned_since=row["unsigned_since"],
+            signed_since=since,
         )
 
     def append(
         self,
         cursor: Cursor,
         positions: Sequence[int],
-        events: Sequence[ApiKey.Event],
+        entries: Sequence[AuditEntry],
         event_digests: Sequence[str],
     ) -> None:
-        """Links events just inserted in this transaction (writer lock held);
-        first links any stored events the chain is missing before them."""
+        """Links events just inserted in this transaction, given their audit
+        entries as written (writer lock held); first links any stored events
+        the chain is missing before them."""
         head = self.head(cursor)
         if head.position < positions[0] - 1:
             head = self._link_stored(cursor, head, positions[0] - 1)
         now = to_micros(self.clock())
         rows = []
         seq, previous = head.seq, head.hash
-        for position, event, digest in zip(
-            positions, events, event_digests, strict=True
+        for position, entry, digest in zip(
+            positions, entries, event_digests, strict=True
         ):
             seq += 1
-            previous = link(previous, chain_entry(position, live_item(event), digest))
+            previous = link(previous, chain_entry(position, live_item(entry), digest))
             rows.append((position, seq, previous, now, digest))
         cursor.executemany(self._insert_link, rows)
         self._checkpoint_due(cursor, head, rows)
@@ -238,8 +246,9 @@ class AuditChain:
     def _checkpoint_due(
         self, cursor: Cursor, head: Head, rows: Sequence[LinkRow]
     ) -> None:
-        """Signs the links that cross a threshold: each thousandth unsigned
-        link, and the newest once the oldest unsigned one is ten minutes old."""
+        """Signs the links that cross a threshold: each ``checkpoint_every``-th
+        unsigned link, and the newest once the newest checkpoint is ten
+        minutes old."""
         if self.signer is None or not rows:
             return
         signed_seq = head.signed_seq
@@ -247,13 +256,11 @@ class AuditChain:
             if seq - signed_seq >= self.checkpoint_every:
                 self._sign(cursor, position, seq, hash)
                 signed_seq = seq
-        position, seq, hash, _, _ = rows[-1]
-        if signed_seq == seq:
-            return
-        oldest = head.unsigned_since if signed_seq == head.signed_seq else None
-        if oldest is None:
-            oldest = next(r[3] for r in rows if r[1] > signed_seq)
-        if to_micros(self.clock()) - oldest >= _AFTER_MICROS:
+        position, seq, hash, recorded_at, _ = rows[-1]
+        if signed_seq != head.signed_seq or signed_seq == seq:
+            return  # just signed: the ten minutes start again
+        since = recorded_at if head.signed_since is None else head.signed_since
+        if to_micros(self.clock()) - since >= _AFTER_MICROS:
             self._sign(cursor, position, seq, hash)
 
     def _sign(self, cursor: Cursor, position: int, seq: int, hash: str) -> None:
@@ -279,8 +286,8 @@ class AuditChain:
         if self.signer is None or head.seq == head.signed_seq:
             return False
         return head.seq - head.signed_seq >= self.checkpoint_every or (
-            head.unsigned_since is not None
-            and to_micros(self.clock()) - head.unsigned_since >= _AFTER_MICROS
+            head.signed_since is not None
+            and to_micros(self.clock()) - head.signed_since >= _AFTER_MICROS
         )
 
     def checkpoint_if_due(self, cursor: Cursor) -> bool:

@@ -113,13 +113,13 @@ class ReadModelRecording:
             self._apply_range(
                 cursor, self.read_model, position, notification_ids[0] - 1
             )
-        self.read_model.apply_all(cursor, notification_ids, events)
+        entries = self.read_model.apply_all(cursor, notification_ids, events)
         self.read_model.set_position(cursor, notification_ids[-1])
         digests = [
             event_sha256(s.originator_id, s.originator_version, s.topic, s.state)
             for s in stored_events
         ]
-        self.chain.append(cursor, notification_ids, events, digests)
+        self.chain.append(cursor, notification_ids, entries, digests)
 
     def _apply_range(
         self, cursor: Cursor, writer: ReadModelWriter, gt: int, lte: int

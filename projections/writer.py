@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain import ApiKey
-from projections.audit_trail import audit_entry
+from projections.audit_trail import AuditEntry, audit_entry
 from projections.key_state import (
     InsertKey,
     KeyRow,
@@ -82,7 +82,10 @@ def key_row_values(row: KeyRow) -> list[Any]:
 
 
 def audit_row_values(notification_id: int, event: ApiKey.Event) -> tuple[Any, ...]:
-    entry = audit_entry(event)
+    return entry_row_values(notification_id, audit_entry(event))
+
+
+def entry_row_values(notification_id: int, entry: AuditEntry) -> tuple[Any, ...]:
     return (
         notification_id,
         str(entry.key_id),
@@ -144,18 +147,26 @@ class ReadModelWriter:
     def set_position(self, cursor: Cursor, position: int) -> None:
         cursor.execute(self._upsert_position, (READ_MODEL, position))
 
-    def apply(self, cursor: Cursor, notification_id: int, event: ApiKey.Event) -> None:
+    def apply(
+        self, cursor: Cursor, notification_id: int, event: ApiKey.Event
+    ) -> AuditEntry:
+        """Writes the event's rows; returns its audit entry (the chain links
+        the very entry that was written)."""
         self._apply_key_state(cursor, key_state_change(event))
-        cursor.execute(self._insert_audit, audit_row_values(notification_id, event))
+        entry = audit_entry(event)
+        cursor.execute(self._insert_audit, entry_row_values(notification_id, entry))
+        return entry
 
     def apply_all(
         self,
         cursor: Cursor,
         notification_ids: Sequence[int],
         events: Sequence[ApiKey.Event],
-    ) -> None:
-        for notification_id, event in zip(notification_ids, events, strict=True):
+    ) -> list[AuditEntry]:
+        return [
             self.apply(cursor, notification_id, event)
+            for notification_id, event in zip(notification_ids, events, strict=True)
+        ]
 
     def apply_batch(
         self, cursor: Cursor, events: Sequence[tuple[int, ApiKey.Event]]
