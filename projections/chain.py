@@ -30,6 +30,8 @@ from uuid import UUID
 
 import orjson
 
+from domain.times import format_time
+
 CHAIN_VERSION = "keyledger audit chain v1"
 GENESIS_HASH = hashlib.sha256(CHAIN_VERSION.encode()).hexdigest()
 
@@ -49,9 +51,9 @@ ENTRY_FIELDS = ("position", *ITEM_FIELDS, "event_sha256")
 
 
 def time_text(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds: the one spelling of a time that
-    items and checkpoints carry, so a link never depends on a formatter."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 in UTC with microseconds: the spelling of a time that items
+    and checkpoints carry (a link depends on it: never change it)."""
+    return format_time(moment, "micros")
 
 
 def micros_text(micros: int) -> str:

@@ -29,8 +29,8 @@ from projections.chain import (
 )
 from projections.chain_verify import ChainVerifier, Verdict
 from projections.checkpoints import Checkpoint, CheckpointSigner, VerificationKeys
-from projections.sql import AUDIT_TABLE, Dialect, to_micros
-from projections.writer import Cursor
+from projections.sql import AUDIT_TABLE, Cursor, Dialect, to_micros
+from projections.tables import AUDIT_COLUMNS
 
 CHAIN_TABLE = "keyledger_chain"
 CHECKPOINT_TABLE = "keyledger_checkpoints"
@@ -82,6 +82,23 @@ def chain_ddl(dialect: Dialect) -> list[str]:
         "signing_key_id TEXT NOT NULL, "
         "signature TEXT NOT NULL)",
     ]
+
+
+@dataclass(frozen=True)
+class LinkedAuditEntry(AuditEntry):
+    """An audit entry with its link in the chain (``hash`` None only for an
+    event recorded by an older version and not linked yet)."""
+
+    hash: str | None = None
+    event_sha256: str | None = None
+
+
+def linked_entry(row: Any) -> LinkedAuditEntry:
+    """An audit-table row joined with its chain row."""
+    values = {column.name: column.decode(row[column.name]) for column in AUDIT_COLUMNS}
+    return LinkedAuditEntry(
+        **values, hash=row["hash"], event_sha256=row["event_sha256"]
+    )
 
 
 def live_item(entry: AuditEntry) -> dict[str, Any]:
@@ -201,7 +218,7 @@ class AuditChain:
             previous = link(previous, chain_entry(position, live_item(entry), digest))
             rows.append((position, seq, previous, now, digest))
         cursor.executemany(self._insert_link, rows)
-        self._checkpoint_due(cursor, head, rows)
+        self._sign_due(cursor, head, rows)
 
     def link_stored(self, cursor: Cursor, limit: int) -> int:
         """Links up to ``limit`` stored events recorded without a link (a
@@ -223,7 +240,7 @@ class AuditChain:
         while position < upto and (left is None or left > 0):
             size = VERIFY_BATCH if left is None else min(left, VERIFY_BATCH)
             cursor.execute(self._select_stored, (position, upto, size))
-            batch = cursor.fetchall()  # type: ignore[attr-defined]
+            batch = cursor.fetchall()
             if not batch:
                 break
             rows = []
@@ -236,16 +253,14 @@ class AuditChain:
                 previous = link(previous, entry)
                 rows.append((int(row[0]), seq, previous, now, entry["event_sha256"]))
             cursor.executemany(self._insert_link, rows)
-            self._checkpoint_due(cursor, head, rows)
+            self._sign_due(cursor, head, rows)
             position = rows[-1][0]
             if left is not None:
                 left -= len(rows)
             head = self.head(cursor)
         return head
 
-    def _checkpoint_due(
-        self, cursor: Cursor, head: Head, rows: Sequence[LinkRow]
-    ) -> None:
+    def _sign_due(self, cursor: Cursor, head: Head, rows: Sequence[LinkRow]) -> None:
         """Signs the links that cross a threshold: each ``checkpoint_every``-th
         unsigned link, and the newest once the newest checkpoint is ten
         minutes old."""
@@ -313,7 +328,7 @@ class AuditChain:
                 signing_key_id=row["signing_key_id"],
                 signature=row["signature"],
             )
-            for row in cursor.fetchall()  # type: ignore[attr-defined]
+            for row in cursor.fetchall()
         ]
 
     def all_checkpoints(self, transaction: Transaction) -> Iterator[Checkpoint]:

@@ -71,9 +71,9 @@ class ChainVerifier:
     def __init__(
         self, checkpoints: Iterable[Checkpoint], keys: VerificationKeys
     ) -> None:
-        self._checkpoints: Iterator[Checkpoint] = iter(checkpoints)
+        self._pending: Iterator[Checkpoint] = iter(checkpoints)
         self._keys = keys
-        self._next = next(self._checkpoints, None)
+        self._next = next(self._pending, None)
         self.events = 0
         self.position = 0
         self.hash = GENESIS_HASH
@@ -101,7 +101,7 @@ class ChainVerifier:
         if (
             checkpoint is not None
             and checkpoint.position == position
-            and not self._check_checkpoint(checkpoint, expected)
+            and not self._verify_checkpoint(checkpoint, expected)
         ):
             return False
         self.events += 1
@@ -109,14 +109,14 @@ class ChainVerifier:
         self.hash = expected
         return True
 
-    def _check_checkpoint(self, checkpoint: Checkpoint, chained: str) -> bool:
+    def _verify_checkpoint(self, checkpoint: Checkpoint, chained: str) -> bool:
         why = self._keys.problem(checkpoint)
         if why is not None:
             return self._fail(checkpoint.position, why)
         if checkpoint.hash != chained:
             return self._fail(checkpoint.position, REWRITTEN)
         self.signed_through = checkpoint.position
-        following = next(self._checkpoints, None)
+        following = next(self._pending, None)
         if following is not None and following.position <= checkpoint.position:
             return self._fail(following.position, "checkpoints out of order")
         self._next = following

@@ -22,9 +22,9 @@ from projections.checkpoints import (
     SigningKeyError,
     VerificationKeys,
 )
-from service.app import build_services
 from service.audit_signing import rotate_signing_key, signing_key_path
 from service.config import load_settings, parse_store
+from service.wiring import build_services
 
 
 class UnusableInput(Exception):

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from itertools import takewhile
 from typing import Any
 
-from projections.chain import time_text
-from projections.queries import AuditFilter, AuditRecord, ReadModelQueries
+from domain.times import format_time
+from projections.chain_store import LinkedAuditEntry
+from projections.queries import AuditFilter, ReadModelQueries
 from service.ledger import KeyLedger
 
 ITEM_FIELDS = (
@@ -40,7 +41,16 @@ ITEM_FIELDS = (
 CHUNK_CHARACTERS = 64 * 1024
 
 
-def audit_item(record: AuditRecord) -> dict[str, Any]:
+def occurred_at_text(moment: datetime) -> str:
+    """RFC 3339 in UTC, always with microseconds.
+
+    A fixed width keeps exported times sortable as text, and the full
+    precision lets a caller pass an item's time back as ``as_of`` exactly.
+    """
+    return format_time(moment, "micros")
+
+
+def audit_item(record: LinkedAuditEntry) -> dict[str, Any]:
     """One item; ``position``, ``hash`` and ``event_sha256`` tie it to the
     audit chain (docs/tamper-evidence.md), so an export verifies offline."""
     return {
@@ -48,7 +58,7 @@ def audit_item(record: AuditRecord) -> dict[str, Any]:
         "key_id": str(record.key_id),
         "version": record.version,
         "type": record.type,
-        "occurred_at": time_text(record.occurred_at),
+        "occurred_at": occurred_at_text(record.occurred_at),
         "actor": record.actor,
         "source_ip": record.source_ip,
         "request_id": record.request_id,
@@ -62,12 +72,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def jsonl_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+def jsonl_lines(records: Iterable[LinkedAuditEntry]) -> Iterator[str]:
     for record in records:
         yield _compact(audit_item(record)) + "\n"
 
 
-def csv_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+def csv_lines(records: Iterable[LinkedAuditEntry]) -> Iterator[str]:
     """A header row, then one RFC 4180 row per item; ``changes`` is JSON text
     and a null is an empty cell."""
     buffer = io.StringIO()
@@ -89,7 +99,7 @@ def csv_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
 class ExportFormat:
     name: str
     media_type: str
-    render: Callable[[Iterable[AuditRecord]], Iterator[str]]
+    render: Callable[[Iterable[LinkedAuditEntry]], Iterator[str]]
 
     def filename(self, moment: datetime) -> str:
         return f"keyledger-audit-{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}.{self.name}"
@@ -118,7 +128,7 @@ def chunked(lines: Iterable[str], size: int = CHUNK_CHARACTERS) -> Iterator[str]
 
 def recorded_so_far(
     queries: ReadModelQueries, selection: AuditFilter, *, upto: int, after: int = 0
-) -> Iterator[AuditRecord]:
+) -> Iterator[LinkedAuditEntry]:
     """The selection up to notification ``upto``: an export shows the log as
     it stood when it was asked for, even while new events keep arriving."""
     return takewhile(

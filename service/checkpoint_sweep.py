@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from projections.recording import ReadModelRecording
+from projections.projecting_recorder import ProjectingRecorder
 
 log = logging.getLogger("keyledger.audit")
 SWEEP_INTERVAL = 60.0
@@ -19,7 +19,7 @@ SWEEP_INTERVAL = 60.0
 
 class CheckpointSweep:
     def __init__(
-        self, recorder: ReadModelRecording, interval: float = SWEEP_INTERVAL
+        self, recorder: ProjectingRecorder, interval: float = SWEEP_INTERVAL
     ) -> None:
         self._recorder = recorder
         self._interval = interval

@@ -15,19 +15,28 @@ from typing import TextIO
 from uuid import UUID
 
 from domain import EVENT_TYPE_NAMES
+from domain.times import TimeFormatError, format_time, parse_time
 from projections.queries import AuditFilter
 from service import audit_cli
-from service.api.errors import ApiError
-from service.api.presenters import parse_time
-from service.app import Services, build_services
 from service.audit_export import EXPORT_FORMATS, export
 from service.config import ConfigurationError, encode_key, load_settings
 from service.operators import OperatorError
 from service.sealing import new_master_key
+from service.wiring import Services, build_services, prepare_store
 
 
 def _services() -> Services:
     return build_services(load_settings())
+
+
+def cmd_init(_: argparse.Namespace) -> int:
+    services = _services()
+    try:
+        prepare_store(services)
+    finally:
+        services.close()
+    print("store ready")
+    return 0
 
 
 def cmd_operators_create(args: argparse.Namespace) -> int:
@@ -49,8 +58,8 @@ def cmd_operators_list(_: argparse.Namespace) -> int:
         services.close()
     print(f"{'NAME':24} {'ROLE':8} {'CREATED':20} REVOKED")
     for op in operators:
-        revoked = op.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if op.revoked_at else "-"
-        created = op.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        revoked = format_time(op.revoked_at, "seconds") if op.revoked_at else "-"
+        created = format_time(op.created_at, "seconds")
         print(f"{op.name:24} {op.role.value:8} {created:20} {revoked}")
     return 0
 
@@ -124,8 +133,8 @@ def _time_argument(name: str) -> Callable[[str], datetime]:
     def parse(value: str) -> datetime:
         try:
             return parse_time(name, value)
-        except ApiError as error:
-            raise argparse.ArgumentTypeError(error.message) from None
+        except TimeFormatError as error:
+            raise argparse.ArgumentTypeError(error.summary) from None
 
     return parse
 
@@ -138,6 +147,12 @@ def cmd_generate_secret_key(_: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="keyledger", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "init",
+        help="prepare the store: tables, read-model catch-up, first admin "
+        "(what gunicorn does once at start)",
+    ).set_defaults(run=cmd_init)
 
     operators = commands.add_parser("operators", help="manage operator tokens")
     ops = operators.add_subparsers(dest="action", required=True)

@@ -1,4 +1,4 @@
-"""How keys, secrets and times look on the wire."""
+"""How keys look on the wire, and the listing's page cursor."""
 
 from __future__ import annotations
 
@@ -8,76 +8,29 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from domain import ApiKey
-from domain.values import is_expired
-from projections.queries import KeyView
+from domain.times import format_optional_time, format_time
+from domain.values import key_status
+from projections.key_state import KeyRow
 from service.api.errors import ApiError
 
 
-def rfc3339(moment: datetime | None) -> str | None:
-    """UTC with a Z; fractions only when the moment has them."""
-    if moment is None:
-        return None
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def view_of(key: ApiKey) -> KeyView:
-    return KeyView(
-        key_id=key.id,
-        dev_key=key.dev_key,
-        description=key.description,
-        expires_at=key.expires_at,
-        ip_whitelist=tuple(key.ip_whitelist),
-        permissions=tuple(key.permissions),
-        enabled=key.enabled,
-        created_at=key.created_on,
-        updated_at=key.modified_on,
-        version=key.version,
-    )
-
-
-def status_of(view: KeyView, now: datetime) -> str:
-    if not view.enabled:
-        return "disabled"
-    return "expired" if is_expired(view.expires_at, now) else "enabled"
-
-
-def key_body(view: KeyView, now: datetime) -> dict[str, Any]:
+def key_body(row: KeyRow, now: datetime) -> dict[str, Any]:
     return {
-        "id": str(view.key_id),
-        "dev_key": view.dev_key,
-        "description": view.description,
-        "expires_at": rfc3339(view.expires_at),
-        "ip_whitelist": list(view.ip_whitelist),
-        "permissions": list(view.permissions),
-        "status": status_of(view, now),
-        "created_at": rfc3339(view.created_at),
-        "updated_at": rfc3339(view.updated_at),
-        "version": view.version,
+        "id": str(row.key_id),
+        "dev_key": row.dev_key,
+        "description": row.description,
+        "expires_at": format_optional_time(row.expires_at),
+        "ip_whitelist": list(row.ip_whitelist),
+        "permissions": list(row.permissions),
+        "status": key_status(row.enabled, row.expires_at, now).value,
+        "created_at": format_time(row.created_at),
+        "updated_at": format_time(row.updated_at),
+        "version": row.version,
     }
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def parse_if_match(header: str | None) -> int | None:
-    """The version an If-Match names; a value naming no version can never
-    match, so it is answered like a stale one (-1)."""
-    if header is None or header.strip() == "*":
-        return None
-    value = header.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    return int(value) if value.isdigit() else -1
-
-
-def encode_key_cursor(view: KeyView) -> str:
-    raw = f"{int(view.created_at.timestamp() * 1_000_000)}:{view.key_id}"
+def encode_key_cursor(row: KeyRow) -> str:
+    raw = f"{int(row.created_at.timestamp() * 1_000_000)}:{row.key_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -102,19 +55,3 @@ def parse_uuid(value: str) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
-
-
-def parse_time(name: str, value: str) -> datetime:
-    """An RFC 3339 query parameter such as ``as_of`` or ``since``."""
-    text = value.strip().upper().replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or "T" not in text:
-        raise ApiError(
-            422,
-            f"invalid {name}: expected an RFC 3339 time such as 2027-01-31T23:59:59Z",
-            {name: ["must be an RFC 3339 time with a time zone"]},
-        )
-    return moment.astimezone(UTC)

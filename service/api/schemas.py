@@ -9,8 +9,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-STATUSES = ("enabled", "disabled", "expired")
-PERMISSIONS = ("send", "verify")
+from domain import KeyStatus
+
+STATUSES = tuple(status.value for status in KeyStatus)
 
 
 class KeyFieldsMixin:

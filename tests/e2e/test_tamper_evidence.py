@@ -17,19 +17,19 @@ from flask.testing import FlaskClient
 
 from projections.chain_verify import checkpoints_from_body
 from projections.checkpoints import VerificationKeys
-from service.app import create_app
+from service.api.context import services_of
 from service.audit_signing import read_signing_keys, rotate_signing_key
 from service.cli import main
-from tests.conftest import POSTGRES_URL, SECRET_KEY, ApiClient
+from tests.conftest import POSTGRES_URL, SECRET_KEY, ApiClient, open_app
 
 EVERY = 3
 
 
 @pytest.fixture
 def app(config: dict[str, Any]) -> Iterator[Flask]:
-    application = create_app({**config, "audit_checkpoint_every": EVERY})
+    application = open_app({**config, "audit_checkpoint_every": EVERY})
     yield application
-    application.extensions["keyledger"].close()
+    services_of(application).close()
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def history(api: ApiClient) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def auditor(app: Flask, api: ApiClient) -> ApiClient:
-    token = app.extensions["keyledger"].operators.create("audrey", "auditor")
+    token = services_of(app).operators.create("audrey", "auditor")
     return api.as_token(token)
 
 

@@ -24,10 +24,9 @@ from domain import AuditContext, recording_as
 from projections.chain_store import AuditChain
 from projections.chain_verify import Verdict
 from projections.checkpoints import CheckpointSigner
-from projections.recording import ReadModelRecording
-from service.app import Services, build_services
-from service.config import load_settings
-from tests.conftest import POSTGRES_URL
+from projections.projecting_recorder import ProjectingRecorder
+from service.wiring import Services
+from tests.conftest import POSTGRES_URL, open_services
 
 KEYS = 15  # each created, then disabled: 30 events, key n at 2n-1 and 2n
 EVERY = 10
@@ -79,7 +78,7 @@ class RawStore:
 
 @pytest.fixture
 def services(config: dict[str, Any]) -> Iterator[Services]:
-    built = build_services(load_settings({**config, "audit_checkpoint_every": EVERY}))
+    built = open_services({**config, "audit_checkpoint_every": EVERY})
     with recording_as(AuditContext("alice", "192.0.2.10", "req-1")):
         for n in range(KEYS):
             issued = built.ledger.create_key(permissions=["send"], description=f"k{n}")
@@ -93,7 +92,7 @@ def raw(database_url: str) -> RawStore:
     return RawStore(database_url)
 
 
-def recorder(services: Services) -> ReadModelRecording:
+def recorder(services: Services) -> ProjectingRecorder:
     return services.ledger.ledger_recorder
 
 
@@ -289,9 +288,7 @@ def test_a_store_without_a_chain_gains_one_when_prepared(
     raw.sql("DROP TABLE keyledger_chain")
     raw.sql("DROP TABLE keyledger_checkpoints")
 
-    upgraded = build_services(
-        load_settings({**config, "audit_checkpoint_every": EVERY})
-    )
+    upgraded = open_services({**config, "audit_checkpoint_every": EVERY})
     try:
         verdict = verify(upgraded)
         assert verdict.verified
