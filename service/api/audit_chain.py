@@ -10,8 +10,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from service.api.context import READERS, requires
-from service.api.keys import ledger
+from service.api.context import READERS, current_services, requires
 from service.audit_signing import SigningKeys
 
 blp = Blueprint(
@@ -54,7 +53,7 @@ class VerdictSchema(ma.Schema):
 
 
 def _signing_keys() -> SigningKeys:
-    keys = ledger().signing_keys
+    keys = current_services().ledger.signing_keys
     if keys is None:  # pragma: no cover - every built service has keys
         raise RuntimeError("the service was built without audit signing keys")
     return keys
@@ -66,7 +65,7 @@ class Checkpoints(MethodView):
     @blp.response(200, CheckpointsSchema)
     def get(self) -> dict[str, Any]:
         """Every signed checkpoint, oldest first."""
-        recorder = ledger().ledger_recorder
+        recorder = current_services().ledger.ledger_recorder
         checkpoints = recorder.chain.all_checkpoints(recorder.read_transaction)
         return {"items": [checkpoint.as_item() for checkpoint in checkpoints]}
 
@@ -94,5 +93,7 @@ class Verify(MethodView):
     def get(self) -> dict[str, Any]:
         """Recomputes the whole chain from the stored events and checks every
         link and checkpoint; ``problem`` names the first bad position."""
-        verdict = ledger().ledger_recorder.verify_chain(_signing_keys().verification)
+        verdict = current_services().ledger.ledger_recorder.verify_chain(
+            _signing_keys().verification
+        )
         return verdict.as_body()
