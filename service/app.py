@@ -14,6 +14,7 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from service import console
 from service.api import audit, audit_chain, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.checkpoint_sweep import CheckpointSweep
@@ -54,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit_chain.blp)
     errors.register_error_handlers(app)
     context.install(app)
+    console.install(app, services)
     _install_access_log(app)
     _install_health(app, services)
     _require_json_bodies(app)
@@ -61,7 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxy_hops
+            app.wsgi_app,
+            x_for=settings.trusted_proxy_hops,
+            x_proto=settings.trusted_proxy_hops,
         )
     return app
 
@@ -126,6 +130,8 @@ def _require_json_bodies(app: Flask) -> None:
     def only_json() -> Response | None:
         if request.method not in ("POST", "PATCH", "PUT"):
             return None
+        if request.blueprint == console.BLUEPRINT_NAME:
+            return None  # HTML forms: the console checks its own bodies
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )

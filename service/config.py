@@ -48,6 +48,10 @@ class Settings:
     postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000
     audit_checkpoint_every: int = 1000
+    # Console sign-in sessions end after this long without a request, and
+    # this long after sign-in whatever happens (seconds).
+    console_idle_timeout: int = 30 * 60
+    console_absolute_timeout: int = 12 * 60 * 60
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -63,6 +67,8 @@ _ENVIRONMENT = {
     "postgres_max_overflow": "KEYLEDGER_POSTGRES_MAX_OVERFLOW",
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
     "audit_checkpoint_every": "KEYLEDGER_AUDIT_CHECKPOINT_EVERY",
+    "console_idle_timeout": "KEYLEDGER_CONSOLE_IDLE_TIMEOUT",
+    "console_absolute_timeout": "KEYLEDGER_CONSOLE_ABSOLUTE_TIMEOUT",
 }
 _INTEGERS = {
     "trusted_proxy_hops",
@@ -70,6 +76,8 @@ _INTEGERS = {
     "postgres_max_overflow",
     "aggregate_cache_size",
     "audit_checkpoint_every",
+    "console_idle_timeout",
+    "console_absolute_timeout",
 }
 
 
