@@ -37,9 +37,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from projections.chain import time_text
 from projections.queries import AuditFilter
 from service.api.audit_schemas import encode_audit_cursor
+from service.audit_export import occurred_at_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "audit.json"
@@ -98,7 +98,7 @@ def measure_pages(app: Flask, runs: int) -> dict[str, float]:
 
     def time_at(position: int) -> str:
         first = ledger.read_model.audit_page(AuditFilter(), after=position, limit=1)
-        return time_text(first[0].occurred_at)
+        return occurred_at_text(first[0].occurred_at)
 
     middle = encode_audit_cursor(positions["middle"])
     for name, query in {
