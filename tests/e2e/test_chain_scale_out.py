@@ -7,13 +7,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-import psycopg
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY
-from tests.support.gunicorn import GunicornServer, bearer
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.gunicorn import GunicornServer, service_env
+from tests.support.http import bearer
+from tests.support.sql import peek
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -25,15 +25,7 @@ KEYS_PER_WRITER = 12  # each created, then renamed: two events
 
 @pytest.fixture
 def instances(postgres_url: str, tmp_path: Path) -> Iterator[list[GunicornServer]]:
-    env = {
-        "KEYLEDGER_DATABASE_URL": postgres_url,
-        "KEYLEDGER_SECRET_KEY": SECRET_KEY,
-        "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
-        "KEYLEDGER_LOG_LEVEL": "WARNING",
-        "KEYLEDGER_AUDIT_CHECKPOINT_EVERY": str(EVERY),
-        "KEYLEDGER_POSTGRES_POOL_SIZE": "2",
-        "KEYLEDGER_POSTGRES_MAX_OVERFLOW": "3",
-    }
+    env = service_env(postgres_url, audit_checkpoint_every=str(EVERY))
     servers = [
         GunicornServer(env, workers=2, log_path=tmp_path / f"gunicorn-{n}.log")
         for n in "ab"
@@ -77,22 +69,21 @@ def test_concurrent_instances_build_one_chain_signed_once_per_threshold(
         thread.join()
     assert errors == []
 
-    schema = parse_qs(urlsplit(postgres_url).query)["schema"][0]
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        events = [
-            p
-            for (p,) in conn.execute(
-                "SELECT notification_id FROM stored_events ORDER BY notification_id"
-            )
-        ]
-        links = conn.execute(
-            "SELECT position, seq, hash FROM keyledger_chain ORDER BY position"
-        ).fetchall()
-        checkpoints = conn.execute(
-            "SELECT position, seq, hash FROM keyledger_checkpoints ORDER BY position"
-        ).fetchall()
-
+    events = [
+        position
+        for (position,) in peek(
+            postgres_url,
+            "SELECT notification_id FROM stored_events ORDER BY notification_id",
+        )
+    ]
+    links = peek(
+        postgres_url,
+        "SELECT position, seq, hash FROM keyledger_chain ORDER BY position",
+    )
+    checkpoints = peek(
+        postgres_url,
+        "SELECT position, seq, hash FROM keyledger_checkpoints ORDER BY position",
+    )
     total = 2 * WRITERS * KEYS_PER_WRITER
     assert len(events) == total
     assert [position for position, _, _ in links] == events  # every event linked

@@ -20,7 +20,10 @@ from projections.checkpoints import VerificationKeys
 from service.api.context import services_of
 from service.audit_signing import read_signing_keys, rotate_signing_key
 from service.cli import main
-from tests.conftest import POSTGRES_URL, SECRET_KEY, ApiClient, open_app
+from tests.conftest import open_app
+from tests.support.credentials import SECRET_KEY
+from tests.support.http import ApiClient
+from tests.support.sql import POSTGRES_URL
 
 EVERY = 3
 

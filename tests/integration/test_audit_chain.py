@@ -26,7 +26,8 @@ from projections.chain_verify import Verdict
 from projections.checkpoints import CheckpointSigner
 from projections.projecting_recorder import ProjectingRecorder
 from service.wiring import Services
-from tests.conftest import POSTGRES_URL, open_services
+from tests.conftest import open_services
+from tests.support.sql import POSTGRES_URL
 
 KEYS = 15  # each created, then disabled: 30 events, key n at 2n-1 and 2n
 EVERY = 10
