@@ -32,7 +32,13 @@ from projections.checkpoints import (
     public_key_pem,
 )
 from projections.sql import to_micros
-from service.audit_signing import read_signing_keys, rotate_signing_key
+from service.audit_signing import (
+    SIGNING_KEY_FILE_NAME,
+    load_signing_keys,
+    read_signing_keys,
+    rotate_signing_key,
+)
+from service.config import ConfigurationError, load_settings, parse_store
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "tamper-evidence.md").read_text()
 KEY_ID = "5b0f6c1e-2d0a-4b7e-9a55-0d3c2f1e9b10"
@@ -275,3 +281,22 @@ def test_a_recomputed_export_fails_at_the_next_checkpoint() -> None:
     position, what = check(forged, body)
     assert position == 10
     assert "signed checkpoint" in what
+
+
+def test_the_default_signing_key_is_made_once_beside_the_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings({"database_url": f"sqlite:///{tmp_path / 'k.db'}"}, {})
+    first = load_signing_keys(settings, parse_store(settings))
+    again = load_signing_keys(settings, parse_store(settings))
+
+    assert first.path == tmp_path / SIGNING_KEY_FILE_NAME
+    assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
+    assert again.signer.key_id == first.signer.key_id
+
+
+def test_postgresql_needs_a_signing_key_file_named() -> None:
+    settings = load_settings({"database_url": "postgresql://u@db.internal/k"}, {})
+
+    with pytest.raises(ConfigurationError, match="KEYLEDGER_AUDIT_SIGNING_KEY_FILE"):
+        load_signing_keys(settings, parse_store(settings))
