@@ -19,6 +19,21 @@ graceful_timeout = 10
 keepalive = 5
 # gunicorn 27 opens a control socket per master by default; keyledger needs none.
 control_socket_disable = True
+# What gunicorn refuses before keyledger sees a request (docs/hardening.md):
+# a request line over 4,094 bytes is 414, more than 64 header fields or one
+# over 8,190 bytes is 431. keyledger's longest URL (an audit-feed query
+# with every filter) is well under 1 KiB, and its callers send a dozen
+# headers; gateways add a few more.
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn's own 400/414/431/... answers speak the API's JSON errors."""
+    from service import gunicorn_errors
+
+    gunicorn_errors.install()
 
 
 def on_starting(server: Any) -> None:

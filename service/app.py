@@ -12,13 +12,17 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from projections.change_feed import ChangeFeed
 from service import console
-from service.api import audit, audit_chain, context, errors, keys
+from service.api import audit, audit_chain, context, errors, keys, openapi_links
 from service.auth_endpoint import AuthEndpoint
+from service.changes_endpoint import ChangeFeedEndpoint
 from service.checkpoint_sweep import CheckpointSweep
 from service.config import load_settings
+from service.forward_auth import ForwardAuthEndpoint
 from service.wiring import Services, build_services
 
 access_log = logging.getLogger("keyledger.access")
@@ -53,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
     api.register_blueprint(audit_chain.blp)
+    openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)
     console.install(app, services)
@@ -60,7 +65,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_health(app, services)
     _require_json_bodies(app)
 
-    app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer)
+    # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
+    app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
+    app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
+    recorder = services.ledger.ledger_recorder
+    app.wsgi_app = ChangeFeedEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app,
+        ChangeFeed(recorder.dialect, recorder.read_transaction),
+        services.operators,
+    )
+    # Outside /v1/auth's handler but inside ProxyFix: the forwarded
+    # client address is what the KEYLEDGER_TRUSTED_PROXY_HOPS rule says.
+    app.wsgi_app = ForwardAuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -132,6 +149,8 @@ def _require_json_bodies(app: Flask) -> None:
             return None
         if request.blueprint == console.BLUEPRINT_NAME:
             return None  # HTML forms: the console checks its own bodies
+        if request.routing_exception is not None:
+            return None  # no such route or method: 404 or 405 says more than 415
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )
@@ -140,4 +159,18 @@ def _require_json_bodies(app: Flask) -> None:
             return errors.error_response(
                 415, "the request body must be JSON (Content-Type: application/json)"
             )
+        if not has_body:
+            return None
+        try:
+            data = request.get_data()
+        except HTTPException:
+            raise  # 413 over MAX_CONTENT_LENGTH
+        except Exception:
+            # The server's body reader failed (gunicorn: a malformed chunk,
+            # the body ending early): the request is at fault, not us.
+            return errors.error_response(400, "the request body could not be read")
+        # Actions take no body, but one that is sent must be JSON: a caller
+        # whose body is garbled may not mean the action that would run.
+        if data and request.get_json(silent=True) is None:
+            return errors.error_response(400, "the request body is not valid JSON")
         return None

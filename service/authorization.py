@@ -40,7 +40,7 @@ _DECOY_HASH = "0" * 64
 
 # OTP services call from few addresses; parsing one costs more than the rest
 # of the IP check. Addresses are immutable, and failures are not cached.
-_parse_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
+parse_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
 
 
 class AuthRequestInvalid(Exception):
@@ -60,8 +60,14 @@ def parse_auth_request(body: object) -> tuple[str, IpAddress]:
     client_ip = body.get("client_ip")
     if not isinstance(client_ip, str):
         raise AuthRequestInvalid("client_ip", "must be an IPv4 or IPv6 address")
+    if "%" in client_ip:
+        # Refused like whitelist entries with one: a zone names a link on the
+        # caller's host, which no whitelist entry can mean.
+        raise AuthRequestInvalid(
+            "client_ip", "must be a plain address without a zone id (%...)"
+        )
     try:
-        address = _parse_address(client_ip.strip())
+        address = parse_address(client_ip.strip())
     except ValueError:
         raise AuthRequestInvalid(
             "client_ip", "must be an IPv4 or IPv6 address"

@@ -20,7 +20,7 @@ from projections.queries import AuditFilter
 from service import audit_cli
 from service.audit_export import EXPORT_FORMATS, export
 from service.config import ConfigurationError, encode_key, load_settings
-from service.operators import OperatorError
+from service.operators import OperatorError, Role
 from service.sealing import new_master_key
 from service.wiring import Services, build_services, prepare_store
 
@@ -158,7 +158,7 @@ def parser() -> argparse.ArgumentParser:
     ops = operators.add_subparsers(dest="action", required=True)
     create = ops.add_parser("create", help="add an operator and print its token")
     create.add_argument("name")
-    create.add_argument("--role", choices=["admin", "auditor"], required=True)
+    create.add_argument("--role", choices=[role.value for role in Role], required=True)
     create.set_defaults(run=cmd_operators_create)
     ops.add_parser("list", help="list operators").set_defaults(run=cmd_operators_list)
     revoke = ops.add_parser("revoke", help="revoke an operator's token at once")

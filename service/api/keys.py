@@ -15,6 +15,7 @@ from projections.key_state import key_row
 from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, current_services, requires
 from service.api.errors import ApiError, not_found
+from service.api.openapi_links import key_links
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
@@ -33,6 +34,9 @@ from service.api.schemas import (
 )
 from service.api.versions import etag, parse_if_match
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
+
+# Bodies over MAX_CONTENT_LENGTH are refused before they are parsed.
+TOO_LARGE = "DEFAULT_ERROR"
 
 blp = Blueprint(
     "keys", __name__, url_prefix="/v1/keys", description="Create and manage API keys."
@@ -90,7 +94,9 @@ class Keys(MethodView):
 
     @requires(*ADMIN)
     @blp.arguments(KeyCreateSchema)
+    @blp.alt_response(413, response=TOO_LARGE)
     @blp.response(201, KeyWithSecretSchema)
+    @blp.doc(responses={201: {"links": key_links("id")}})
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the response is the only time its DevSecret is sent
         unasked."""
@@ -121,6 +127,7 @@ class Key(MethodView):
 
     @requires(*ADMIN)
     @blp.arguments(KeyPatchSchema)
+    @blp.alt_response(413, response=TOO_LARGE)
     @blp.response(200, KeySchema)
     def patch(self, body: dict[str, Any], key_id: str) -> Any:
         """Change any of description, expires_at, ip_whitelist, permissions."""

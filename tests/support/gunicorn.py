@@ -73,6 +73,7 @@ class GunicornServer:
         config: str = "gunicorn.conf.py",
         ready_path: str = "/healthz",
         ready_status: int | None = 200,
+        args: tuple[str, ...] = (),
     ) -> None:
         """``workers`` None leaves the count to ``config``; ``ready_status``
         None counts any HTTP answer on ``ready_path`` as started."""
@@ -86,6 +87,7 @@ class GunicornServer:
         self.config = config
         self.ready_path = ready_path
         self.ready_status = ready_status
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> GunicornServer:
@@ -96,6 +98,7 @@ class GunicornServer:
             env["WEB_CONCURRENCY"] = str(self.workers)
         command = [sys.executable, "-m", "gunicorn", "-c", self.config]
         command += ["--bind", f"127.0.0.1:{self.port}"]
+        command += list(self.args)
         if self.access_log:
             assert self.log_path is not None, "the access log goes to log_path"
             command += ["--access-logfile", "-", "--access-logformat", _ACCESS_FORMAT]
