@@ -24,6 +24,15 @@ IP_WHITELIST_MAX_ENTRIES: Final = 1000
 # U+2066-2069, U+FEFF) that can disguise text in a console, and unpaired
 # UTF-16 surrogates (Cs), which JSON can carry but UTF-8 cannot store.
 REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ONE_LINE = "must be one line without control characters (newline and tab included)"
+_DESCRIPTION_REFUSALS: Final = {
+    "Cc": _ONE_LINE,
+    "Zl": _ONE_LINE,
+    "Zp": _ONE_LINE,
+    "Cf": "must not contain invisible formatting characters (bidi controls, "
+    "zero-width joiners, byte order marks)",
+    "Cs": "must not contain unpaired surrogates",
+}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -52,12 +61,9 @@ def parse_description(value: object) -> str:
             "description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters"
         )
     for character in value:
-        if unicodedata.category(character) in REFUSED_CATEGORIES:
-            raise InvalidValue(
-                "description",
-                "must be one line without control, invisible formatting or "
-                f"unpaired surrogate characters (found U+{ord(character):04X})",
-            )
+        category = unicodedata.category(character)
+        if category in REFUSED_CATEGORIES:
+            raise InvalidValue("description", _DESCRIPTION_REFUSALS[category])
     return value
 
 
