@@ -9,6 +9,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
+from projections.chain_store import AuditChain, chain_ddl, utc_now
 from projections.library_internals import insert_stored_events, lock_events_table
 from projections.projecting_recorder import SCHEMA_LOCK_ID, ProjectingRecorder
 from projections.sql import Cursor, Dialect
@@ -23,6 +24,9 @@ class PostgresLedgerRecorder(ProjectingRecorder, PostgresApplicationRecorder):
         self.dialect = Dialect("postgres", schema=datastore.schema)
         self.writer = ReadModelWriter(self.dialect)
         super().__init__(datastore, events_table_name=events_table_name)
+        self.chain = AuditChain(
+            self.dialect, self.events_table_name, "notification_id", None, utc_now
+        )
         table = self.dialect.table(self.events_table_name)
         self._select_range = (
             "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -43,7 +47,10 @@ class PostgresLedgerRecorder(ProjectingRecorder, PostgresApplicationRecorder):
                     )
                 super().create_table()
                 with self.datastore.transaction(commit=True) as cursor:
-                    for statement in read_model_ddl(self.dialect):
+                    for statement in [
+                        *read_model_ddl(self.dialect),
+                        *chain_ddl(self.dialect),
+                    ]:
                         cursor.execute(statement)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))

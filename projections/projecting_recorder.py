@@ -22,6 +22,10 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 
 from domain import ApiKey
+from projections.chain import event_sha256
+from projections.chain_store import AuditChain
+from projections.chain_verify import Verdict
+from projections.checkpoints import VerificationKeys
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
@@ -47,6 +51,9 @@ CATCH_UP_BATCH = 1000
 # Events per rebuild transaction: large enough that statements and commits
 # are few, small enough to keep memory and the writer lock short.
 REBUILD_BATCH = 10_000
+# Events linked per transaction when a store gains the chain: live writers
+# get the lock between batches.
+LINK_BATCH = 10_000
 # Arbitrary but fixed: serialises schema creation across PostgreSQL sessions.
 SCHEMA_LOCK_ID = 0x6B65796C6564676572 % (2**63)
 
@@ -71,6 +78,7 @@ class ProjectingRecorder:
 
     dialect: Dialect
     writer: ReadModelWriter
+    chain: AuditChain
     decode: Decoder | None = None
     datastore: Any  # SQLiteDatastore or PostgresDatastore: same transaction()
     create_table: Callable[[], None]  # the library recorder's
@@ -131,8 +139,13 @@ class ProjectingRecorder:
         position = self.writer.position(cursor)
         if position < notification_ids[0] - 1:
             self._apply_range(cursor, self.writer, position, notification_ids[0] - 1)
-        self.writer.apply_all(cursor, notification_ids, events)
+        entries = self.writer.apply_all(cursor, notification_ids, events)
         self.writer.set_position(cursor, notification_ids[-1])
+        digests = [
+            event_sha256(s.originator_id, s.originator_version, s.topic, s.state)
+            for s in stored_events
+        ]
+        self.chain.append(cursor, notification_ids, entries, digests)
 
     def _apply_range(
         self, cursor: Cursor, writer: ReadModelWriter, gt: int, lte: int
@@ -196,6 +209,31 @@ class ProjectingRecorder:
             if last > position:
                 self.writer.set_position(cursor, last)
             return applied
+
+    def link_stored(self) -> int:
+        """Links stored events that have no link yet (a store that predates
+        the chain); returns how many. Run when the store is prepared, after
+        ``catch_up``."""
+        linked = 0
+        while True:
+            with self.write_transaction() as cursor:
+                self._lock_for_projection(cursor)
+                batch = self.chain.link_stored(cursor, limit=LINK_BATCH)
+            linked += batch
+            if batch < LINK_BATCH:
+                return linked
+
+    def checkpoint_if_due(self) -> bool:
+        """Signs the chain's head if a checkpoint is due (quiet stores)."""
+        with self.read_transaction() as cursor:
+            if not self.chain.checkpoint_due(cursor):
+                return False
+        with self.write_transaction() as cursor:
+            self._lock_for_projection(cursor)
+            return self.chain.checkpoint_if_due(cursor)
+
+    def verify_chain(self, keys: VerificationKeys) -> Verdict:
+        return self.chain.verify(self.read_transaction, keys)
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Replays the whole log into fresh tables, then swaps them in.

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import KeyStatus
-from projections.audit_trail import AuditEntry
+from projections.chain_store import CHAIN_TABLE, LinkedAuditEntry, linked_entry
 from projections.key_state import KeyRow
 from projections.sql import (
     AUDIT_TABLE,
@@ -23,7 +23,6 @@ from projections.tables import (
     AUDIT_COLUMNS,
     KEY_COLUMNS,
     column_list,
-    decode_audit_entry,
     decode_key_row,
 )
 
@@ -45,7 +44,9 @@ class KeyFilter:
 
 
 _KEY_COLUMNS = column_list(KEY_COLUMNS)
-_AUDIT_COLUMNS = column_list(AUDIT_COLUMNS)
+# Audit entries come with their links in the audit chain, kept in its own
+# table, which a rebuild of the read model never touches.
+_LINKED_COLUMNS = f"{column_list(AUDIT_COLUMNS)}, hash, event_sha256"
 # domain.values.key_status in SQL (expires_at is whole seconds, valid
 # through that second); tests/integration/test_key_status_filter.py runs
 # both over the same keys.
@@ -70,6 +71,10 @@ class ReadModelQueries:
         self._transaction = transaction
         self._keys = dialect.table(KEYS_TABLE)
         self._audit = dialect.table(AUDIT_TABLE)
+        self._linked_audit = (
+            f"{self._audit} LEFT JOIN {dialect.table(CHAIN_TABLE)} "
+            "ON position = notification_id"
+        )
 
     def _rows(self, statement: str, params: list[Any]) -> list[Any]:
         with self._transaction() as cursor:
@@ -117,13 +122,13 @@ class ReadModelQueries:
         )
         return [decode_key_row(row) for row in rows]
 
-    def history(self, key_id: UUID) -> list[AuditEntry]:
+    def history(self, key_id: UUID) -> list[LinkedAuditEntry]:
         rows = self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} WHERE key_id = ? "
+            f"SELECT {_LINKED_COLUMNS} FROM {self._linked_audit} WHERE key_id = ? "
             "ORDER BY notification_id",
             [str(key_id)],
         )
-        return [decode_audit_entry(row) for row in rows]
+        return [linked_entry(row) for row in rows]
 
     def version_at(self, key_id: UUID, moment: datetime) -> int | None:
         """The key's version counting the events recorded at or before ``moment``."""
@@ -137,7 +142,7 @@ class ReadModelQueries:
 
     def audit_page(
         self, selection: AuditFilter, *, after: int = 0, limit: int = 100
-    ) -> list[AuditEntry]:
+    ) -> list[LinkedAuditEntry]:
         """Events in recorded order, keyset-paged on the notification id."""
         if selection.since is not None:
             start = self._start_of_since(to_micros(selection.since), after)
@@ -163,11 +168,11 @@ class ReadModelQueries:
             where.append("occurred_at <= ?")
             params.append(to_micros(selection.until))
         rows = self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} "
+            f"SELECT {_LINKED_COLUMNS} FROM {self._linked_audit} "
             f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?",
             [*params, limit],
         )
-        return [decode_audit_entry(row) for row in rows]
+        return [linked_entry(row) for row in rows]
 
     def _start_of_since(self, since: int, after: int) -> int | None:
         """Where a page of events recorded at or after ``since`` may start
@@ -200,7 +205,7 @@ class ReadModelQueries:
 
     def audit_stream(
         self, selection: AuditFilter, *, after: int = 0, batch: int = 1000
-    ) -> Iterator[AuditEntry]:
+    ) -> Iterator[LinkedAuditEntry]:
         """The whole selection, fetched a page at a time (constant memory)."""
         while True:
             page = self.audit_page(selection, after=after, limit=batch)

@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
+from projections.chain_store import AuditChain, chain_ddl, utc_now
 from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import (
     POSITION_NAME,
@@ -28,6 +29,9 @@ class SQLiteLedgerRecorder(ProjectingRecorder, SQLiteApplicationRecorder):
         self.dialect = Dialect("sqlite")
         self.writer = ReadModelWriter(self.dialect)
         super().__init__(datastore, events_table_name)
+        self.chain = AuditChain(
+            self.dialect, self.events_table_name, "rowid", None, utc_now
+        )
         self._select_range = (
             f"SELECT rowid, originator_id, originator_version, topic, state "
             f"FROM {self.events_table_name} WHERE rowid > ? AND rowid <= ? "
@@ -42,6 +46,7 @@ class SQLiteLedgerRecorder(ProjectingRecorder, SQLiteApplicationRecorder):
         return [
             *super().construct_create_table_statements(),
             *read_model_ddl(self.dialect),
+            *chain_ddl(self.dialect),
         ]
 
     # eventsourcing's documented extension hook: runs inside the insert's

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
-from projections.audit_trail import audit_entry
+from projections.audit_trail import AuditEntry, audit_entry
 from projections.key_state import (
     InsertKey,
     KeyStateChange,
@@ -93,21 +93,27 @@ class ReadModelWriter:
     def set_position(self, cursor: Cursor, position: int) -> None:
         cursor.execute(self._upsert_position, (POSITION_NAME, position))
 
-    def apply(self, cursor: Cursor, notification_id: int, event: ApiKey.Event) -> None:
+    def apply(
+        self, cursor: Cursor, notification_id: int, event: ApiKey.Event
+    ) -> AuditEntry:
+        """Writes the event's rows; returns its audit entry (the audit chain
+        links the very entry that was written)."""
         self._apply_key_state(cursor, key_state_change(event))
         self.secret_index.apply(cursor, event)
-        cursor.execute(
-            self._insert_audit, encode_audit_entry(audit_entry(notification_id, event))
-        )
+        entry = audit_entry(notification_id, event)
+        cursor.execute(self._insert_audit, encode_audit_entry(entry))
+        return entry
 
     def apply_all(
         self,
         cursor: Cursor,
         notification_ids: Sequence[int],
         events: Sequence[ApiKey.Event],
-    ) -> None:
-        for notification_id, event in zip(notification_ids, events, strict=True):
+    ) -> list[AuditEntry]:
+        return [
             self.apply(cursor, notification_id, event)
+            for notification_id, event in zip(notification_ids, events, strict=True)
+        ]
 
     def apply_batch(
         self, cursor: Cursor, events: Sequence[tuple[int, ApiKey.Event]]

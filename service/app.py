@@ -17,9 +17,18 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from projections.change_feed import ChangeFeed
 from service import console
-from service.api import audit, context, errors, keys, lifecycle, openapi_links
+from service.api import (
+    audit,
+    audit_chain,
+    context,
+    errors,
+    keys,
+    lifecycle,
+    openapi_links,
+)
 from service.auth_endpoint import AuthEndpoint
 from service.changes_endpoint import ChangeFeedEndpoint
+from service.checkpoint_sweep import CheckpointSweep
 from service.config import load_settings
 from service.forward_auth import ForwardAuthEndpoint
 from service.wiring import Services, build_services
@@ -31,6 +40,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     _configure_logging(settings.log_level)
     services = build_services(settings)
+    services.sweep = CheckpointSweep(services.ledger.ledger_recorder)
+    services.sweep.start()
 
     app = Flask("keyledger")
     app.config.update(
@@ -55,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit.blp)
     api.register_blueprint(lifecycle.keys_blp)
     api.register_blueprint(lifecycle.secrets_blp)
+    api.register_blueprint(audit_chain.blp)
     openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)

@@ -19,11 +19,12 @@ from itertools import takewhile
 from typing import Any
 
 from domain.times import format_time
-from projections.audit_trail import AuditEntry
+from projections.chain_store import LinkedAuditEntry
 from projections.queries import AuditFilter, ReadModelQueries
 from service.ledger import KeyLedger
 
 ITEM_FIELDS = (
+    "position",
     "key_id",
     "version",
     "type",
@@ -32,6 +33,8 @@ ITEM_FIELDS = (
     "source_ip",
     "request_id",
     "changes",
+    "hash",
+    "event_sha256",
 )
 # Big enough to amortise a write per chunk, small enough to start sending
 # early and keep the response's footprint flat.
@@ -47,8 +50,11 @@ def occurred_at_text(moment: datetime) -> str:
     return format_time(moment, "micros")
 
 
-def audit_item(record: AuditEntry) -> dict[str, Any]:
+def audit_item(record: LinkedAuditEntry) -> dict[str, Any]:
+    """One item; ``position``, ``hash`` and ``event_sha256`` tie it to the
+    audit chain (docs/tamper-evidence.md), so an export verifies offline."""
     return {
+        "position": record.notification_id,
         "key_id": str(record.key_id),
         "version": record.version,
         "type": record.type,
@@ -57,6 +63,8 @@ def audit_item(record: AuditEntry) -> dict[str, Any]:
         "source_ip": record.source_ip,
         "request_id": record.request_id,
         "changes": record.changes,
+        "hash": record.hash,
+        "event_sha256": record.event_sha256,
     }
 
 
@@ -64,12 +72,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def jsonl_lines(records: Iterable[AuditEntry]) -> Iterator[str]:
+def jsonl_lines(records: Iterable[LinkedAuditEntry]) -> Iterator[str]:
     for record in records:
         yield _compact(audit_item(record)) + "\n"
 
 
-def csv_lines(records: Iterable[AuditEntry]) -> Iterator[str]:
+def csv_lines(records: Iterable[LinkedAuditEntry]) -> Iterator[str]:
     """A header row, then one RFC 4180 row per item; ``changes`` is JSON text
     and a null is an empty cell."""
     buffer = io.StringIO()
@@ -91,7 +99,7 @@ def csv_lines(records: Iterable[AuditEntry]) -> Iterator[str]:
 class ExportFormat:
     name: str
     media_type: str
-    render: Callable[[Iterable[AuditEntry]], Iterator[str]]
+    render: Callable[[Iterable[LinkedAuditEntry]], Iterator[str]]
 
     def filename(self, moment: datetime) -> str:
         return f"keyledger-audit-{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}.{self.name}"
@@ -120,7 +128,7 @@ def chunked(lines: Iterable[str], size: int = CHUNK_CHARACTERS) -> Iterator[str]
 
 def recorded_so_far(
     queries: ReadModelQueries, selection: AuditFilter, *, upto: int, after: int = 0
-) -> Iterator[AuditEntry]:
+) -> Iterator[LinkedAuditEntry]:
     """The selection up to notification ``upto``: an export shows the log as
     it stood when it was asked for, even while new events keep arriving."""
     return takewhile(

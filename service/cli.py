@@ -17,6 +17,7 @@ from uuid import UUID
 from domain import EVENT_TYPE_NAMES
 from domain.times import TimeFormatError, format_time, parse_time
 from projections.queries import AuditFilter
+from service import audit_cli
 from service.audit_export import EXPORT_FORMATS, export
 from service.cli_key_lifecycle import add_key_lifecycle_commands
 from service.cli_secrets import add_secrets_commands
@@ -191,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     add_secrets_commands(commands)
     keys = commands.add_parser("keys", help="change keys from the shell")
     add_key_lifecycle_commands(keys.add_subparsers(dest="action", required=True))
+    audit_cli.add_commands(audit_actions)
     return root
 
 

@@ -39,6 +39,7 @@ class Settings:
     bootstrap_token: str | None = None
     secret_key: str | None = None
     secret_key_file: str | None = None
+    audit_signing_key_file: str | None = None
     log_level: str = "INFO"
     trusted_proxy_hops: int = 0
     # A sync worker runs one request at a time: 2 + 2 is plenty, and keeps
@@ -50,6 +51,7 @@ class Settings:
     usage_flush_seconds: int = 5
     # "off" only to measure what counting costs (bench/): no usage, no last use.
     usage_counting: str = "on"
+    audit_checkpoint_every: int = 1000
     # Console sign-in sessions end after this long without a request, and
     # this long after sign-in whatever happens (seconds).
     console_idle_timeout: int = 30 * 60
@@ -62,6 +64,7 @@ _ENVIRONMENT = {
     "bootstrap_token": "KEYLEDGER_BOOTSTRAP_TOKEN",
     "secret_key": "KEYLEDGER_SECRET_KEY",
     "secret_key_file": "KEYLEDGER_SECRET_KEY_FILE",
+    "audit_signing_key_file": "KEYLEDGER_AUDIT_SIGNING_KEY_FILE",
     "log_level": "KEYLEDGER_LOG_LEVEL",
     "trusted_proxy_hops": "KEYLEDGER_TRUSTED_PROXY_HOPS",
     "postgres_pool_size": "KEYLEDGER_POSTGRES_POOL_SIZE",
@@ -69,6 +72,7 @@ _ENVIRONMENT = {
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
     "usage_flush_seconds": "KEYLEDGER_USAGE_FLUSH_SECONDS",
     "usage_counting": "KEYLEDGER_USAGE_COUNTING",
+    "audit_checkpoint_every": "KEYLEDGER_AUDIT_CHECKPOINT_EVERY",
     "console_idle_timeout": "KEYLEDGER_CONSOLE_IDLE_TIMEOUT",
     "console_absolute_timeout": "KEYLEDGER_CONSOLE_ABSOLUTE_TIMEOUT",
 }
@@ -78,6 +82,7 @@ _INTEGERS = {
     "postgres_max_overflow",
     "aggregate_cache_size",
     "usage_flush_seconds",
+    "audit_checkpoint_every",
     "console_idle_timeout",
     "console_absolute_timeout",
 }

@@ -15,6 +15,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
 from domain import ApiKey
+from projections.chain_store import CHECKPOINT_EVERY
 from projections.library_internals import (
     check_library_contract,
     enforce_sqlite_durability,
@@ -24,6 +25,7 @@ from projections.postgres_recorder import PostgresLedgerRecorder
 from projections.projecting_recorder import ProjectingRecorder
 from projections.queries import ReadModelQueries
 from projections.sqlite_recorder import SQLiteLedgerRecorder
+from service.audit_signing import SigningKeys
 from service.config import APPLICATION_NAME_SETTING
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
 
@@ -82,9 +84,13 @@ class KeyLedger(Application[UUID]):
         env: dict[str, str],
         sealer: SecretSealer,
         clock: Clock = utc_now,
+        signing_keys: SigningKeys | None = None,
+        checkpoint_every: int = CHECKPOINT_EVERY,
     ) -> None:
         self.sealer = sealer
         self.clock = clock
+        self.signing_keys = signing_keys
+        self.checkpoint_every = checkpoint_every
         super().__init__(env)
         self.read_model = ReadModelQueries(
             self.ledger_recorder.dialect, self.ledger_recorder.read_transaction
@@ -111,6 +117,9 @@ class KeyLedger(Application[UUID]):
             msg = f"unsupported store {type(factory).__name__}"
             raise TypeError(msg)
         recorder.decode = self.mapper.to_domain_event  # type: ignore[assignment]
+        recorder.chain.signer = self.signing_keys.signer if self.signing_keys else None
+        recorder.chain.clock = self.clock
+        recorder.chain.checkpoint_every = self.checkpoint_every
         if factory.env_create_table():
             recorder.create_table()
         return recorder

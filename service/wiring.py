@@ -12,15 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from projections.chain_store import CHECKPOINT_EVERY
 from projections.credentials import (
     CredentialsLookup,
     postgres_connector,
     sqlite_connector,
 )
 from projections.secret_index import SecretIndexQueries
+from service.audit_signing import load_signing_keys
 from service.authorization import Authorizer
+from service.checkpoint_sweep import CheckpointSweep
 from service.config import (
     APPLICATION_NAME_SETTING,
+    ConfigurationError,
     Settings,
     Store,
     load_master_key,
@@ -48,8 +52,12 @@ class Services:
     usage_flusher: UsageFlusher
     secret_lookup: SecretLookup
 
+    sweep: CheckpointSweep | None = None  # only in a serving process
+
     def close(self) -> None:
         self.usage_flusher.stop()
+        if self.sweep is not None:
+            self.sweep.stop()
         self.ledger.close()
 
 
@@ -105,6 +113,7 @@ def prepare_store(services: Services) -> str | None:
     )
     recorder.upgrade()
     recorder.catch_up()
+    recorder.link_stored()
     supplied = services.settings.bootstrap_token
     token = services.operators.create_first_admin(supplied)
     if token is not None and supplied is None:
@@ -128,7 +137,16 @@ def _ledger(settings: Settings, store: Store) -> KeyLedger:
     if store.sqlite_path is not None:
         secure_database_file(store.sqlite_path)
     sealer = SecretSealer(load_master_key(settings, store))
-    return KeyLedger(env, sealer)
+    if not 1 <= settings.audit_checkpoint_every <= CHECKPOINT_EVERY:
+        raise ConfigurationError(
+            f"KEYLEDGER_AUDIT_CHECKPOINT_EVERY must be 1 to {CHECKPOINT_EVERY}"
+        )
+    return KeyLedger(
+        env,
+        sealer,
+        signing_keys=load_signing_keys(settings, store),
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
 
 
 def _credentials_connector(store: Store) -> Callable[[], Any]:

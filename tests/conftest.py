@@ -20,6 +20,8 @@ from flask.testing import FlaskClient
 
 from service.api.context import services_of
 from service.app import create_app
+from service.audit_signing import SETTING as SIGNING_KEY_SETTING
+from service.audit_signing import rotate_signing_key
 from service.config import load_settings
 from service.wiring import Services, build_services, prepare_store
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
@@ -63,6 +65,21 @@ def fresh_postgres_schema() -> Iterator[str]:
     yield f"{POSTGRES_URL}{separator}schema={schema}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_signing_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One checkpoint signing key for the session, set in the environment as a
+    PostgreSQL deployment must, so in-process apps and gunicorns alike use it."""
+    path = tmp_path_factory.mktemp("audit-key") / "signing.pem"
+    rotate_signing_key(path)
+    previous = os.environ.get(SIGNING_KEY_SETTING)
+    os.environ[SIGNING_KEY_SETTING] = str(path)
+    yield path
+    if previous is None:
+        del os.environ[SIGNING_KEY_SETTING]
+    else:
+        os.environ[SIGNING_KEY_SETTING] = previous
 
 
 @pytest.fixture(params=STORES)

@@ -120,6 +120,9 @@ class AuditFeedArgsSchema(ma.Schema):
 
 
 class AuditItemSchema(ma.Schema):
+    position = ma.fields.Integer(
+        metadata={"description": "Where the event stands in recording order."}
+    )
     key_id = ma.fields.String()
     version = ma.fields.Integer()
     type = ma.fields.String(metadata={"enum": list(EVENT_TYPES)})
@@ -131,6 +134,17 @@ class AuditItemSchema(ma.Schema):
     request_id = ma.fields.String(allow_none=True)
     changes = ma.fields.Dict(
         metadata={"description": 'Changed fields as {"field": {"from": …, "to": …}}.'}
+    )
+    hash = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Lowercase hex SHA-256 chaining this item to the one "
+            "recorded before it (see the tamper-evidence documentation)."
+        },
+    )
+    event_sha256 = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "SHA-256 of the stored event row the item shows."},
     )
 
 

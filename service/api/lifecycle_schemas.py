@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from domain.values import GRACE_SECONDS_MAX
+from service.api.audit_schemas import Rfc3339Time
 from service.usage_report import BUCKETS, DENIAL_REASONS
 
 
@@ -25,10 +26,17 @@ class RollSecretSchema(ma.Schema):
 
 
 class UsageArgsSchema(ma.Schema):
-    since = ma.fields.String(
-        metadata={"description": "RFC 3339; default: 24 hours before until."}
+    since = Rfc3339Time(
+        metadata={
+            "description": "RFC 3339; default: 24 hours before until. An answer "
+            "spans at most 31 days of hours or 400 days of days ending at until: "
+            "an earlier since is moved up to that. A since after until is a 422.",
+            "format": "utc-time",
+        }
     )
-    until = ma.fields.String(metadata={"description": "RFC 3339; default: now."})
+    until = Rfc3339Time(
+        metadata={"description": "RFC 3339; default: now.", "format": "utc-time"}
+    )
     bucket = ma.fields.String(
         load_default="hour", validate=validate.OneOf(list(BUCKETS))
     )

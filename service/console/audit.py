@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,7 +77,7 @@ def _after() -> int:
     return int(raw) if raw.isdigit() else 0
 
 
-def _dev_keys(records: list[AuditEntry]) -> dict[UUID, str]:
+def _dev_keys(records: Sequence[AuditEntry]) -> dict[UUID, str]:
     """DevKeys of the keys on this page that still exist, to name the rows."""
     names: dict[UUID, str] = {}
     for key_id in {record.key_id for record in records}:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -110,7 +111,7 @@ def secret_page(issued: IssuedSecret, *, created: bool) -> Page:
     )
 
 
-def _history(key_id: UUID) -> list[AuditEntry]:
+def _history(key_id: UUID) -> Sequence[AuditEntry]:
     return ledger().read_model.history(key_id)
 
 

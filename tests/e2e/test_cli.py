@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from domain import AuditContext, recording_as
+from service.audit_signing import SETTING as SIGNING_KEY_SETTING
 from service.wiring import Services
 from tests.conftest import open_services
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
@@ -34,6 +35,8 @@ def run(
     if database_url is not None:
         environment["KEYLEDGER_DATABASE_URL"] = database_url
         environment["KEYLEDGER_SECRET_KEY"] = SECRET_KEY
+        # The session's checkpoint signing key (required with PostgreSQL).
+        environment[SIGNING_KEY_SETTING] = os.environ[SIGNING_KEY_SETTING]
     environment.update(env)
     return subprocess.run(
         [KEYLEDGER, *args],

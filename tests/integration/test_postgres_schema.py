@@ -35,6 +35,8 @@ TABLES = {
     "keyledger_secret_index",
     "keyledger_usage",
     "keyledger_last_use",
+    "keyledger_chain",
+    "keyledger_checkpoints",
 }
 
 
