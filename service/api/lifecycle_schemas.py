@@ -30,12 +30,17 @@ class UsageArgsSchema(ma.Schema):
         metadata={
             "description": "RFC 3339; default: 24 hours before until. An answer "
             "spans at most 31 days of hours or 400 days of days ending at until: "
-            "an earlier since is moved up to that. A since after until is a 422.",
+            "an earlier since is moved up to that. A since at or after until answers no items.",
+            "type": "string",
             "format": "utc-time",
         }
     )
     until = Rfc3339Time(
-        metadata={"description": "RFC 3339; default: now.", "format": "utc-time"}
+        metadata={
+            "description": "RFC 3339; default: now.",
+            "type": "string",
+            "format": "utc-time",
+        }
     )
     bucket = ma.fields.String(
         load_default="hour", validate=validate.OneOf(list(BUCKETS))

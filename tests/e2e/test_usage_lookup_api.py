@@ -86,7 +86,6 @@ def test_usage_by_day_and_explicit_range(api: ApiClient, app: Flask) -> None:
         ({"bucket": "week"}, "bucket"),
         ({"since": "yesterday"}, "since"),
         ({"until": "2027-01-01"}, "until"),
-        ({"since": "2027-01-02T00:00:00Z", "until": "2027-01-01T00:00:00Z"}, "since"),
         ({"limit": "3"}, "limit"),
         ({"until": "0001-01-01T00:00:00Z"}, "until"),
     ],
@@ -105,16 +104,17 @@ def test_usage_of_a_long_range_covers_its_newest_part(api: ApiClient) -> None:
     query = {"since": "2020-01-01T00:00:00Z", "until": "2027-01-01T00:00:00Z"}
     items = usage(api, key["id"], bucket="day", **query).json["items"]
     assert len(items) == 400
-    assert items[0]["start"] == "2025-11-28T00:00:00Z"
+    assert items[0]["start"] == "2025-11-27T00:00:00Z"
     assert items[-1]["start"] == "2026-12-31T00:00:00Z"
 
 
 def test_usage_of_an_empty_range_has_no_items(api: ApiClient) -> None:
     key = api.create_key(permissions=["send"])
     moment = "2027-01-01T00:00:00Z"
-    response = usage(api, key["id"], since=moment, until=moment)
-    assert response.status_code == 200
-    assert response.json == {"items": []}
+    for since in (moment, "2027-01-02T00:00:00Z"):
+        response = usage(api, key["id"], since=since, until=moment)
+        assert response.status_code == 200
+        assert response.json == {"items": []}
 
 
 def test_usage_at_the_end_of_time_is_answered(api: ApiClient) -> None:
