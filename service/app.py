@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+import json
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+import swagger_ui_bundle
+from flask import Flask, Response, jsonify, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from service import logs, metrics
+from service.access import AccessLog
 from service.api import audit, context, errors, keys
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
@@ -21,7 +23,7 @@ from service.config import Settings, load_settings
 from service.ledger import KeyLedger
 from service.operators import OperatorRegistry, operators_ddl
 
-access_log = logging.getLogger("keyledger.access")
+DOCS_ASSETS = "/docs/static/"
 
 
 @dataclass
@@ -63,17 +65,27 @@ def announce_bootstrap(services: Services) -> None:
     if token is not None and supplied is None:
         # Deliberately not the logging system: this is the one time the token
         # is shown, to the person starting the service, and never again.
-        sys.stderr.write(
-            "\n=== keyledger: first admin operator created ===\n"
-            f"    name:  admin\n    token: {token}\n"
-            "    Store it now; it is not shown again.\n\n"
-        )
+        if logs.log_format() == "json":
+            notice = {
+                "logger": "keyledger.bootstrap",
+                "message": "first admin operator created; store the token now, "
+                "it is not shown again",
+                "operator": "admin",
+                "token": token,
+            }
+            sys.stderr.write(json.dumps(notice) + "\n")
+        else:
+            sys.stderr.write(
+                "\n=== keyledger: first admin operator created ===\n"
+                f"    name:  admin\n    token: {token}\n"
+                "    Store it now; it is not shown again.\n\n"
+            )
         sys.stderr.flush()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
-    _configure_logging(settings.log_level)
+    logs.configure(logs.log_format(), settings.log_level)
     services = build_services(settings)
     announce_bootstrap(services)
 
@@ -85,7 +97,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -100,11 +112,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit.blp)
     errors.register_error_handlers(app)
     context.install(app)
-    _install_access_log(app)
+    measured = metrics.enabled()
+    if measured:
+        _count_requests(app)
     _install_health(app, services)
+    _install_metrics(app, services)
+    _install_docs_assets(app)
     _require_json_bodies(app)
 
-    app.wsgi_app = AuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    app.wsgi_app = AuthEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app, services.authorizer, measured=measured
+    )
+    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxy_hops
@@ -112,48 +131,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each record, so a
-    replaced stream (test capture, daemonising) is never written after close."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: Any) -> None:
-        pass
-
-
-def _configure_logging(level: str) -> None:
-    logger = logging.getLogger("keyledger")
-    if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-        )
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(level.upper())
-
-
-def _install_access_log(app: Flask) -> None:
-    @app.before_request
-    def start_clock() -> None:
-        g.started = time.perf_counter()
-
+def _count_requests(app: Flask) -> None:
     @app.after_request
-    def log_request(response: Response) -> Response:
-        who = g.get("operator")
-        access_log.info(
-            "%s %s %s %.1fms actor=%s request_id=%s",
-            request.method,
-            request.path,
-            response.status_code,
-            (time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
-            who.name if who else "-",
-            context.request_id(),
-        )
+    def count(response: Response) -> Response:
+        # The route template, not the path: ids must not become label values.
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(
+            route, request.method, str(response.status_code)
+        ).inc()
         return response
 
 
@@ -163,8 +148,33 @@ def _install_health(app: Flask, services: Services) -> None:
         try:
             lag = services.ledger.ledger_recorder.view_lag()
         except Exception as error:  # any store failure means "not healthy"
+            metrics.count_store_error("health")
             return jsonify(status="unavailable", store=type(error).__name__), 503
         return jsonify(status="ok", read_model_lag=lag), 200
+
+
+def _install_metrics(app: Flask, services: Services) -> None:
+    def lag() -> int | None:
+        try:
+            return services.ledger.ledger_recorder.view_lag()
+        except Exception:  # the scrape still answers; health tells the rest
+            metrics.count_store_error("metrics")
+            return None
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.exposition(lag), content_type=metrics.CONTENT_TYPE)
+
+
+def _install_docs_assets(app: Flask) -> None:
+    """Swagger UI's files from the pinned swagger-ui-bundle package, so the
+    docs page needs nothing from another host."""
+
+    @app.get(DOCS_ASSETS + "<path:name>")
+    def docs_asset(name: str) -> Response:
+        response = send_from_directory(swagger_ui_bundle.swagger_ui_path, name)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
 
 def _require_json_bodies(app: Flask) -> None:

@@ -110,9 +110,8 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     services = _services()
     try:
         with _output(args.output) as out:
-            for chunk in export(
-                services.ledger, selection, EXPORT_FORMATS[args.format]
-            ):
+            made = export(services.ledger, selection, EXPORT_FORMATS[args.format])
+            for chunk in made.chunks:
                 out.write(chunk)
     finally:
         services.close()

@@ -14,13 +14,14 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
-from domain import ApiKey, key_id_for
+from domain import EVENT_TYPE_NAMES, ApiKey, key_id_for
 from projections.queries import ReadModelQueries
 from projections.recorders import (
     PostgresLedgerRecorder,
     ReadModelRecording,
     SQLiteLedgerRecorder,
 )
+from service import metrics
 from service.config import APPLICATION_NAME_SETTING
 from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
@@ -123,6 +124,12 @@ class KeyLedger(Application[UUID]):
             processing_event.events
         )
         return super()._record(processing_event)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        names: dict[type, str] = EVENT_TYPE_NAMES
+        metrics.count_events(
+            names.get(type(r.domain_event), "other") for r in recordings
+        )
 
     # Commands.
 

@@ -94,14 +94,20 @@ class AuditFeed(MethodView):
         return body, 200, {"Vary": "Accept"}
 
 
+EXPORT_THROUGH = "X-Keyledger-Export-Through"
+
+
 def _streamed(form: ExportFormat, selection: AuditFilter, after: int) -> Response:
-    chunks = export(ledger(), selection, form, after=after)
+    """Sent chunked (no Content-Length), so a cut export lacks the final
+    empty chunk and no HTTP client mistakes it for a complete one."""
+    made = export(ledger(), selection, form, after=after)
     filename = form.filename(ledger().clock())
     return Response(
-        stream_with_context(chunks),
+        stream_with_context(made.chunks),
         content_type=form.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             "Vary": "Accept",  # the same URL answers JSON or NDJSON
+            EXPORT_THROUGH: str(made.through),
         },
     )

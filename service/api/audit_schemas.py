@@ -36,13 +36,19 @@ def decode_audit_cursor(cursor: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_POSITION = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
 class AuditCursor(ma.fields.Field[int]):
-    """A ``next`` cursor from an earlier page, loaded as a log position."""
+    """A ``next`` cursor from an earlier page, or an item's ``position``
+    (how an export resumes), loaded as a log position."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **_: Any) -> int:
+        if isinstance(value, str) and _POSITION.fullmatch(value):
+            return int(value)
         position = decode_audit_cursor(value) if isinstance(value, str) else None
         if position is None:
-            raise ma.ValidationError("not a cursor from this API")
+            raise ma.ValidationError("must be a cursor from next or an item's position")
         return position
 
 

@@ -3,8 +3,6 @@ audit context every recorded event takes its actor from."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -12,20 +10,15 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, request
 
 from domain import AuditContext, recording_as
+from service.access import ACTOR, request_id_for
 from service.api.errors import ApiError
 from service.operators import Operator, OperatorRegistry, Role
 
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def request_id() -> str:
-    value = g.get("request_id")
-    if value is None:
-        supplied = request.headers.get("X-Request-Id", "")
-        value = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
-        g.request_id = value
-    return str(value)
+    return request_id_for(request.environ)
 
 
 def operator() -> Operator:
@@ -33,6 +26,7 @@ def operator() -> Operator:
     if found is None:
         found = _authenticate()
         g.operator = found
+        request.environ[ACTOR] = found.name
     return cast(Operator, found)
 
 
@@ -86,6 +80,8 @@ READERS = (Role.ADMIN, Role.AUDITOR)
 def install(app: Flask) -> None:
     @app.after_request
     def tag_response(response: Response) -> Response:
+        # Also set by service.access, outermost; here too for callers that
+        # drive the Flask app alone (its test client).
         response.headers["X-Request-Id"] = request_id()
         response.headers.setdefault("Cache-Control", "no-store")
         return response

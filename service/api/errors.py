@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain import DomainError, InvalidValue, KeyDeleted
+from service import metrics
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 
 logger = logging.getLogger("keyledger.errors")
@@ -139,6 +140,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PersistenceError)
     def store_unavailable(error: PersistenceError) -> Response:
         logger.warning("store unavailable: %s", type(error).__name__)
+        metrics.count_store_error("management")
         return error_response(
             503,
             "the key store is unavailable; retry shortly",

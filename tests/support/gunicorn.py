@@ -42,12 +42,14 @@ class GunicornServer:
         *,
         workers: int = 2,
         log_path: Path | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.env = env
         self.log_path = log_path
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> GunicornServer:
@@ -57,7 +59,15 @@ class GunicornServer:
         env.pop("GUNICORN_CMD_ARGS", None)
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                *self.args,
+                "wsgi:app",
+            ],
             cwd=ROOT,
             env=env,
             stdout=log,

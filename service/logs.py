@@ -1,0 +1,97 @@
+"""How keyledger and gunicorn write their log lines: ``text`` or ``json``.
+
+``KEYLEDGER_LOG_FORMAT=json`` makes every line on stderr one JSON object
+(keyledger's own loggers, gunicorn's, and anything else that logs through
+the root logger), so a log shipper needs no parsing rules. ``text`` (the
+default) is one human-readable line per record. Neither ever carries a
+DevSecret or an operator token: the code that logs never passes one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from gunicorn import glogging
+from pythonjsonlogger.json import JsonFormatter
+
+FORMAT_VARIABLE = "KEYLEDGER_LOG_FORMAT"
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s"
+
+
+class LogFormatError(ValueError):
+    """KEYLEDGER_LOG_FORMAT names no known format."""
+
+
+def log_format(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    value = (environ.get(FORMAT_VARIABLE) or "text").strip().lower()
+    if value not in FORMATS:
+        msg = f"{FORMAT_VARIABLE} must be text or json, not {value!r}"
+        raise LogFormatError(msg)
+    return value
+
+
+def formatter(form: str) -> logging.Formatter:
+    if form == "json":
+        return JsonFormatter(
+            ["asctime", "levelname", "name", "process", "message"],
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+            json_ensure_ascii=False,
+        )
+    return logging.Formatter(TEXT_FORMAT)
+
+
+class CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record, so a
+    replaced stream (test capture, daemonising) is never written after close."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def configure(form: str, level: str) -> None:
+    """keyledger's loggers write to stderr in ``form``; in ``json`` the root
+    logger does too, so a library's warning is a JSON line like the rest."""
+    logger = logging.getLogger("keyledger")
+    if not any(isinstance(h, CurrentStderr) for h in logger.handlers):
+        logger.addHandler(CurrentStderr())
+        logger.propagate = False
+    for handler in logger.handlers:
+        handler.setFormatter(formatter(form))
+    logger.setLevel(level.upper())
+    if form == "json":
+        root = logging.getLogger()
+        if not any(isinstance(h, CurrentStderr) for h in root.handlers):
+            root.addHandler(CurrentStderr())
+        for handler in root.handlers:
+            handler.setFormatter(formatter(form))
+        logging.captureWarnings(True)
+
+
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own lines in keyledger's format.
+
+    Its access log stays silent: keyledger writes exactly one access line
+    per request itself (``service.access``), with the request id, the
+    operator or DevKey and the auth outcome that gunicorn cannot know.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        chosen = formatter(log_format())
+        for handler in self.error_log.handlers:
+            handler.setFormatter(chosen)
+
+    def access(self, *_: Any, **__: Any) -> None:
+        return None
