@@ -5,7 +5,13 @@ Imports the standard library and ``eventsourcing.domain`` only.
 
 from domain.api_key import EVENT_TYPE_NAMES, ApiKey, key_id_for
 from domain.audit import AuditContext, current_audit, recording_as
-from domain.errors import DomainError, InvalidValue, KeyDeleted, MissingActor
+from domain.errors import (
+    DomainError,
+    InvalidValue,
+    InvalidValues,
+    KeyDeleted,
+    MissingActor,
+)
 from domain.values import KeyStatus, Permission
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "AuditContext",
     "DomainError",
     "InvalidValue",
+    "InvalidValues",
     "KeyDeleted",
     "KeyStatus",
     "MissingActor",

@@ -10,12 +10,11 @@ from typing import Any
 
 import swagger_ui_bundle
 from flask import Flask, Response, jsonify, request, send_from_directory
-from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import logs, metrics
 from service.access import AccessLog
-from service.api import audit, context, errors, keys
+from service.api import audit, context, errors, keys, openapi
 from service.auth_endpoint import AuthEndpoint
 from service.authorization import Authorizer
 from service.bootstrap import build_authorizer, build_ledger
@@ -104,12 +103,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["keyledger"] = services
 
-    api = Api(app)
-    api.spec.components.security_scheme(
-        "operator", {"type": "http", "scheme": "bearer"}
-    )
+    api = openapi.KeyledgerApi(app)
+    openapi.install(api)
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
+    openapi.declare_service_paths(api)
     errors.register_error_handlers(app)
     context.install(app)
     measured = metrics.enabled()

@@ -15,6 +15,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
 from domain import EVENT_TYPE_NAMES, ApiKey, key_id_for
+from domain.errors import check_all
 from projections.queries import ReadModelQueries
 from projections.recorders import (
     PostgresLedgerRecorder,
@@ -166,14 +167,15 @@ class KeyLedger(Application[UUID]):
     ) -> ApiKey:
         def change(key: ApiKey) -> None:
             values = changes.values
-            if "description" in values:
-                key.change_description(values["description"])
-            if "expires_at" in values:
-                key.change_expiry(values["expires_at"], self.clock())
-            if "ip_whitelist" in values:
-                key.change_ip_whitelist(values["ip_whitelist"])
-            if "permissions" in values:
-                key.change_permissions(values["permissions"])
+            now = self.clock()
+            commands: dict[str, Callable[[], bool]] = {
+                "description": lambda: key.change_description(values["description"]),
+                "expires_at": lambda: key.change_expiry(values["expires_at"], now),
+                "ip_whitelist": lambda: key.change_ip_whitelist(values["ip_whitelist"]),
+                "permissions": lambda: key.change_permissions(values["permissions"]),
+            }
+            # Every invalid field is reported at once; nothing is saved then.
+            check_all({name: run for name, run in commands.items() if name in values})
 
         return self._change(key_id, expected_version, change)
 

@@ -14,6 +14,7 @@ from marshmallow import validate
 from domain import EVENT_TYPE_NAMES
 from service.api.errors import ApiError
 from service.api.presenters import parse_time
+from service.api.schemas import Rfc3339Text
 
 EVENT_TYPES = tuple(EVENT_TYPE_NAMES.values())
 FORMATS = ("json", "jsonl", "csv")
@@ -87,7 +88,10 @@ class AuditFeedArgsSchema(ma.Schema):
         metadata={"description": "Page size (ignored by exports)."},
     )
     after = AuditCursor(
-        metadata={"description": "Cursor from `next`; exports resume after it too."}
+        metadata={
+            "description": "A cursor from `next`, or the `position` of the last "
+            "item received: the answer starts after it (how a cut export resumes)."
+        }
     )
     format = ma.fields.String(
         validate=validate.OneOf(FORMATS),
@@ -104,24 +108,47 @@ class AuditFeedArgsSchema(ma.Schema):
             raise ma.ValidationError("must not be before since", "until")
 
 
-class AuditItemSchema(ma.Schema):
-    key_id = ma.fields.String()
-    version = ma.fields.Integer()
-    type = ma.fields.String(metadata={"enum": list(EVENT_TYPES)})
-    occurred_at = ma.fields.String(
-        metadata={"description": "RFC 3339, UTC, microseconds."}
+class AuditExportArgsSchema(AuditFeedArgsSchema):
+    class Meta:
+        exclude = ("limit",)
+
+    format = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(("jsonl", "csv")),
+        metadata={"description": "jsonl (one JSON item per line) or csv."},
     )
-    actor = ma.fields.String()
-    source_ip = ma.fields.String(allow_none=True)
-    request_id = ma.fields.String(allow_none=True)
+
+
+class AuditItemSchema(ma.Schema):
+    position = ma.fields.Integer(
+        required=True,
+        metadata={
+            "description": "Place in the log, strictly increasing in recording "
+            "order; an export resumes with after=<position>."
+        },
+    )
+    key_id = ma.fields.UUID(required=True)
+    version = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True, metadata={"enum": list(EVENT_TYPES)})
+    occurred_at = Rfc3339Text(
+        required=True, metadata={"description": "RFC 3339, UTC, microseconds."}
+    )
+    actor = ma.fields.String(required=True)
+    source_ip = ma.fields.String(required=True, allow_none=True)
+    request_id = ma.fields.String(required=True, allow_none=True)
     changes = ma.fields.Dict(
-        metadata={"description": 'Changed fields as {"field": {"from": …, "to": …}}.'}
+        required=True,
+        metadata={"description": 'Changed fields as {"field": {"from": …, "to": …}}.'},
     )
 
 
 class HistorySchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(AuditItemSchema))
+    items = ma.fields.List(ma.fields.Nested(AuditItemSchema), required=True)
 
 
 class AuditPageSchema(HistorySchema):
-    next = ma.fields.String(allow_none=True)
+    next = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Cursor of the next page; null on the last."},
+    )

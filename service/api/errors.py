@@ -106,9 +106,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidValue)
     def invalid_value(error: InvalidValue) -> Response:
         return error_response(
-            422,
-            f"invalid {error.field}: {error.message}",
-            {error.field: [error.message]},
+            422, f"validation failed: {_summary(error.errors)}", error.errors
         )
 
     @app.errorhandler(KeyNotFound)

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, requires
 from service.api.errors import not_found
+from service.api.openapi import ETAG, LOCATION, answers, takes_if_match
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
@@ -70,6 +71,7 @@ def _issued(issued: IssuedSecret) -> dict[str, Any]:
 @blp.route("")
 class Keys(MethodView):
     @requires(*READERS)
+    @answers(blp, 422)
     @blp.arguments(KeyListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, KeyListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +92,9 @@ class Keys(MethodView):
         }
 
     @requires(*ADMIN)
+    @answers(blp, 400, 413, 415, 422)
     @blp.arguments(KeyCreateSchema)
-    @blp.response(201, KeyWithSecretSchema)
+    @blp.response(201, KeyWithSecretSchema, headers={**LOCATION, **ETAG})
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the response is the only time its DevSecret is sent
         unasked."""
@@ -104,8 +107,9 @@ class Keys(MethodView):
 @blp.route("/<key_id>")
 class Key(MethodView):
     @requires(*READERS)
+    @answers(blp, 404, 422)
     @blp.arguments(AsOfArgsSchema, location="query", unknown=ma.RAISE)
-    @blp.response(200, KeySchema)
+    @blp.response(200, KeySchema, headers=ETAG)
     def get(self, args: dict[str, Any], key_id: str) -> Any:
         """A key (never its secret); ``as_of`` shows it as it stood then."""
         uid = key_id_from(key_id)
@@ -116,8 +120,10 @@ class Key(MethodView):
         return _with_etag(key_body(view_of(ledger().get_key(uid)), ledger().clock()))
 
     @requires(*ADMIN)
+    @answers(blp, 400, 404, 412, 413, 415, 422)
+    @takes_if_match(blp)
     @blp.arguments(KeyPatchSchema)
-    @blp.response(200, KeySchema)
+    @blp.response(200, KeySchema, headers=ETAG)
     def patch(self, body: dict[str, Any], key_id: str) -> Any:
         """Change any of description, expires_at, ip_whitelist, permissions."""
         key = ledger().update_key(
@@ -126,6 +132,8 @@ class Key(MethodView):
         return _with_etag(key_body(view_of(key), ledger().clock()))
 
     @requires(*ADMIN)
+    @answers(blp, 404, 412)
+    @takes_if_match(blp)
     @blp.response(204)
     def delete(self, key_id: str) -> Response:
         """Delete a key; its history stays readable."""
@@ -136,6 +144,7 @@ class Key(MethodView):
 @blp.route("/<key_id>/secret")
 class Secret(MethodView):
     @requires(*ADMIN)
+    @answers(blp, 404)
     @blp.response(200, SecretSchema)
     def get(self, key_id: str) -> dict[str, str]:
         """Reveal the DevSecret; the reveal is recorded in the history."""
@@ -146,7 +155,9 @@ class Secret(MethodView):
 @blp.route("/<key_id>/reset-secret")
 class ResetSecret(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeyWithSecretSchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeyWithSecretSchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Draw a new DevSecret; the old one stops working at once."""
         return _with_etag(
@@ -157,7 +168,9 @@ class ResetSecret(MethodView):
 @blp.route("/<key_id>/disable")
 class Disable(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeySchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeySchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Disable a key (already disabled: nothing is recorded)."""
         key = ledger().disable_key(key_id_from(key_id), expected_version())
@@ -167,7 +180,9 @@ class Disable(MethodView):
 @blp.route("/<key_id>/enable")
 class Enable(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeySchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeySchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Enable a key (already enabled: nothing is recorded)."""
         key = ledger().enable_key(key_id_from(key_id), expected_version())

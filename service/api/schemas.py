@@ -6,17 +6,69 @@ key (lengths, CIDR, expiry in the future) live in the domain, once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
 import marshmallow as ma
+from flask import current_app
 from marshmallow import validate
+
+from domain import InvalidValue
+from domain.values import (
+    parse_description,
+    parse_expiry,
+    parse_ip_whitelist,
+    parse_permissions,
+)
 
 STATUSES = ("enabled", "disabled", "expired")
 PERMISSIONS = ("send", "verify")
 
 
+class Rfc3339Text(ma.fields.String):
+    """A time rendered already as RFC 3339 text in UTC (``…Z``); declared
+    with the ``date-time`` format."""
+
+
+def _permission() -> ma.fields.String:
+    # Documented as an enum; the domain checks the values, once, with its
+    # own message naming the field.
+    return ma.fields.String(metadata={"enum": list(PERMISSIONS)})
+
+
+def _ledger_now() -> datetime:
+    """The ledger's clock, which judges whether an expiry lies in the future."""
+    clock: Callable[[], datetime] = current_app.extensions["keyledger"].ledger.clock
+    return clock()
+
+
+_KEY_RULES: dict[str, Callable[[Any], object]] = {
+    "description": parse_description,
+    "expires_at": lambda value: parse_expiry(value, _ledger_now()),
+    "ip_whitelist": parse_ip_whitelist,
+    "permissions": parse_permissions,
+}
+
+
 class KeyFieldsMixin:
+    @ma.validates_schema(skip_on_field_errors=False)
+    def key_rules(self, data: dict[str, Any], **_: object) -> None:
+        """The domain's rules for each field that has the right shape, so
+        that one 422 names every offending field, shape or rule."""
+        problems: dict[str, list[str]] = {}
+        for name, rule in _KEY_RULES.items():
+            if name in data:
+                try:
+                    rule(data[name])
+                except InvalidValue as invalid:
+                    problems.setdefault(invalid.field, []).append(invalid.message)
+        if problems:
+            raise ma.ValidationError(problems)
+
     description = ma.fields.String(
         allow_none=True,
-        metadata={"description": "One line, at most 255 characters."},
+        metadata={"description": "One line, at most 255 characters.", "maxLength": 255},
     )
     expires_at = ma.fields.Raw(
         allow_none=True,
@@ -40,14 +92,14 @@ class KeyFieldsMixin:
 
 class KeyCreateSchema(KeyFieldsMixin, ma.Schema):
     permissions = ma.fields.List(
-        ma.fields.String(),
+        _permission(),
         required=True,
-        metadata={"description": "Non-empty subset of send, verify."},
+        metadata={"description": "Non-empty subset of send, verify.", "minItems": 1},
     )
 
 
 class KeyPatchSchema(KeyFieldsMixin, ma.Schema):
-    permissions = ma.fields.List(ma.fields.String())
+    permissions = ma.fields.List(_permission(), metadata={"minItems": 1})
 
     @ma.validates_schema
     def names_a_field(self, data: dict[str, object], **_: object) -> None:
@@ -60,27 +112,33 @@ class KeyPatchSchema(KeyFieldsMixin, ma.Schema):
 
 
 class KeySchema(ma.Schema):
-    id = ma.fields.UUID()
-    dev_key = ma.fields.String()
-    description = ma.fields.String()
-    expires_at = ma.fields.String(allow_none=True)
-    ip_whitelist = ma.fields.List(ma.fields.String())
-    permissions = ma.fields.List(ma.fields.String())
-    status = ma.fields.String(metadata={"enum": list(STATUSES)})
-    created_at = ma.fields.String()
-    updated_at = ma.fields.String()
-    version = ma.fields.Integer()
+    id = ma.fields.UUID(required=True)
+    dev_key = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    expires_at = Rfc3339Text(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Valid through this second; null never expires."},
+    )
+    ip_whitelist = ma.fields.List(ma.fields.String(), required=True)
+    permissions = ma.fields.List(_permission(), required=True)
+    status = ma.fields.String(required=True, metadata={"enum": list(STATUSES)})
+    created_at = Rfc3339Text(required=True)
+    updated_at = Rfc3339Text(required=True)
+    version = ma.fields.Integer(
+        required=True, metadata={"description": "Also sent as the ETag header."}
+    )
 
 
 class KeyWithSecretSchema(KeySchema):
     dev_secret = ma.fields.String(
-        metadata={"description": "Shown in this response only."}
+        required=True, metadata={"description": "Shown in this response only."}
     )
 
 
 class SecretSchema(ma.Schema):
-    dev_key = ma.fields.String()
-    dev_secret = ma.fields.String()
+    dev_key = ma.fields.String(required=True)
+    dev_secret = ma.fields.String(required=True)
 
 
 class KeyListArgsSchema(ma.Schema):
@@ -94,11 +152,18 @@ class KeyListArgsSchema(ma.Schema):
 
 
 class KeyListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(KeySchema))
-    next = ma.fields.String(allow_none=True)
+    items = ma.fields.List(ma.fields.Nested(KeySchema), required=True)
+    next = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Cursor of the next page; null on the last."},
+    )
 
 
 class AsOfArgsSchema(ma.Schema):
     as_of = ma.fields.String(
-        metadata={"description": "RFC 3339 time: the key as it stood then."}
+        metadata={
+            "description": "RFC 3339 time: the key as it stood then.",
+            "format": "date-time",
+        }
     )

@@ -235,6 +235,7 @@ def _items_from_csv(text: str) -> tuple[list[str], list[Item]]:
     items = [
         {
             **row,
+            "position": int(row["position"]),
             "version": int(row["version"]),
             "source_ip": row["source_ip"] or None,
             "request_id": row["request_id"] or None,
