@@ -9,14 +9,18 @@ DevSecret or an operator token: the code that logs never passes one.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
+
+from service.access import ACCESS_FIELDS
 
 FORMAT_VARIABLE = "KEYLEDGER_LOG_FORMAT"
 FORMATS = ("text", "json")
@@ -36,12 +40,46 @@ def log_format(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class KeyledgerJsonFormatter(JsonFormatter):
+    """python-json-logger for every record, except access lines.
+
+    An access line is written for every ``/v1/auth`` call, the product's hot
+    path, where the general formatter's introspection of the record cost
+    more than the decision itself; access records carry their fields ready
+    (``extra={"access": {...}}``), so they are encoded directly, with the
+    same leading keys as every other line.
+    """
+
+    def formatTime(  # noqa: N802 - logging's name
+        self, record: logging.LogRecord, datefmt: str | None = None
+    ) -> str:
+        """RFC 3339 in UTC with milliseconds, like every time keyledger shows."""
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, ACCESS_FIELDS, None)
+        if fields is None:
+            return super().format(record)
+        line = {
+            "time": self.formatTime(record, self.datefmt),
+            "level": record.levelname,
+            "logger": record.name,
+            "process": record.process,
+            "message": f"{fields['method']} {fields['path']} {fields['status']}",
+            **fields,
+        }
+        return _ENCODER.encode(line)
+
+
 def formatter(form: str) -> logging.Formatter:
     if form == "json":
-        return JsonFormatter(
+        return KeyledgerJsonFormatter(
             ["asctime", "levelname", "name", "process", "message"],
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
             json_ensure_ascii=False,
         )
     return logging.Formatter(TEXT_FORMAT)

@@ -18,6 +18,7 @@ from flask import Flask
 from tests.conftest import ApiClient
 
 ITEM_FIELDS = [
+    "position",
     "key_id",
     "version",
     "type",
