@@ -21,13 +21,14 @@ from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
 from service.access import ACCESS_FIELDS
+from service.config import ConfigurationError
 
 FORMAT_VARIABLE = "KEYLEDGER_LOG_FORMAT"
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s"
 
 
-class LogFormatError(ValueError):
+class LogFormatError(ConfigurationError):
     """KEYLEDGER_LOG_FORMAT names no known format."""
 
 
