@@ -189,14 +189,14 @@ def test_audit_export_summary_and_resume(sqlite_cli: Cli, tmp_path: Path) -> Non
         ["frobnicate"],
     ],
 )
-def test_usage_errors_exit_2(sqlite_cli: Cli, args: list[str]) -> None:
-    done = sqlite_cli.run(*args)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
+    done = Cli(_env(f"sqlite:///{tmp_path / 'unused.db'}")).run(*args)
     assert done.returncode == 2
     assert "usage:" in done.stderr
 
 
-def test_version(sqlite_cli: Cli) -> None:
-    done = sqlite_cli.run("--version")
+def test_version(tmp_path: Path) -> None:
+    done = Cli(_env(f"sqlite:///{tmp_path / 'unused.db'}")).run("--version")
     assert done.returncode == 0
     assert done.stdout.startswith("keyledger ")
 
