@@ -42,14 +42,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server: Any) -> None:
-    """Once, in the master, before any worker: create the schema, bring the
-    read model up to date and create the first admin if there is none."""
-    from service.app import announce_bootstrap, build_services
+    """Once, in the master, before any worker: prepare the store (schema,
+    read-model catch-up, first admin); workers only open it."""
     from service.config import load_settings
+    from service.wiring import build_services, prepare_store
 
     services = build_services(load_settings())
     try:
-        announce_bootstrap(services)
+        prepare_store(services)
     finally:
         services.close()
 

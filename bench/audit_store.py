@@ -17,10 +17,12 @@ from typing import Any
 from flask import Flask
 
 from domain import ApiKey, AuditContext, recording_as
+from service.api.context import services_of
 from service.app import create_app
-from service.config import encode_key
+from service.config import encode_key, load_settings
 from service.ledger import KeyLedger
 from service.sealing import new_dev_key, new_dev_secret
+from service.wiring import build_services, prepare_store
 
 TOKEN = "klo_bench-admin-token-0123456789abcdefghijklmnop"
 HOT_KEY_EVENTS = 1000  # create + 999 reveals: the as_of subject
@@ -30,19 +32,22 @@ ACTORS = [f"operator-{n}" for n in range(5)]
 
 
 def open_app(db: Path) -> Flask:
-    return create_app(
-        {
-            "database_url": f"sqlite:///{db}",
-            "secret_key": encode_key(bytes(range(32))),
-            "bootstrap_token": TOKEN,
-            "log_level": "WARNING",
-        }
-    )
+    config = {
+        "database_url": f"sqlite:///{db}",
+        "secret_key": encode_key(bytes(range(32))),
+        "bootstrap_token": TOKEN,
+        "log_level": "WARNING",
+    }
+    services = build_services(load_settings(config))
+    try:
+        prepare_store(services)
+    finally:
+        services.close()
+    return create_app(config)
 
 
 def ledger_of(app: Flask) -> KeyLedger:
-    ledger: KeyLedger = app.extensions["keyledger"].ledger
-    return ledger
+    return services_of(app).ledger
 
 
 def hot_key_events(events: int) -> int:
@@ -123,7 +128,7 @@ def build_store(db: Path, events: int) -> dict[str, Any]:
     hot = _save_hot_key(ledger, hot_events)
     _save_busy_keys(ledger, busy_keys // 2, busy_keys)
     seconds = time.perf_counter() - started
-    app.extensions["keyledger"].close()
+    services_of(app).close()
     recorded = busy_keys * EVENTS_PER_KEY + hot_events
     files = db.parent.glob(f"{db.name}*")
     return {

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from domain import ApiKey, AuditContext, recording_as
-from service.app import Services, build_services
 from service.config import encode_key, load_settings
 from service.sealing import new_dev_key, new_dev_secret
+from service.wiring import Services, build_services, prepare_store
 
 # A fixed key so a filled store can be served by a separate gunicorn.
 SECRET_KEY = encode_key(bytes(range(32)))
@@ -40,7 +40,8 @@ UPDATES: tuple[Update, ...] = (
 
 
 def open_store(database_url: str) -> Services:
-    return build_services(
+    """The store's services, the store prepared as gunicorn's master would."""
+    services = build_services(
         load_settings(
             {
                 "database_url": database_url,
@@ -50,6 +51,8 @@ def open_store(database_url: str) -> Services:
             }
         )
     )
+    prepare_store(services)
+    return services
 
 
 def fill_store(

@@ -17,16 +17,16 @@ from domain.audit import current_audit
 from domain.errors import InvalidValue, KeyDeleted, check_all
 from domain.values import (
     KeyStatus,
-    is_expired,
+    key_status,
     parse_description,
     parse_expiry,
     parse_ip_whitelist,
     parse_permissions,
 )
 
-# Fixed forever: key ids are derived from DevKeys with it.
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
+# Fixed forever: key ids are derived from DevKeys with it.
 DEV_KEY_NAMESPACE = uuid.UUID("8c5e2f43-6f4b-4a8e-9d59-1c1f3e0b7a21")
 
 
@@ -257,11 +257,7 @@ class ApiKey(Aggregate):
     # Queries.
 
     def status(self, now: datetime) -> KeyStatus:
-        if not self.enabled:
-            return KeyStatus.DISABLED
-        if is_expired(self.expires_at, now):
-            return KeyStatus.EXPIRED
-        return KeyStatus.ENABLED
+        return key_status(self.enabled, self.expires_at, now)
 
     # Guards and plumbing.
 

@@ -181,6 +181,19 @@ def expired_at_epoch(expires_at: int | None, now: float) -> bool:
     return expires_at is not None and now >= expires_at + 1
 
 
+def key_status(enabled: bool, expires_at: datetime | None, now: datetime) -> KeyStatus:
+    """The one status rule: disabled wins over expired.
+
+    ``projections.queries`` filters listings with the same rule in SQL;
+    a test runs both over the same keys and compares.
+    """
+    if not enabled:
+        return KeyStatus.DISABLED
+    if is_expired(expires_at, now):
+        return KeyStatus.EXPIRED
+    return KeyStatus.ENABLED
+
+
 def networks_of(entries: Sequence[str]) -> tuple[IpNetwork, ...]:
     return tuple(ipaddress.ip_network(entry) for entry in entries)
 

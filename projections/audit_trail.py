@@ -12,12 +12,16 @@ from typing import Any
 from uuid import UUID
 
 from domain import EVENT_TYPE_NAMES, ApiKey
+from domain.times import format_optional_time
 
 Changes = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One row of the audit table (columns: ``projections.tables``)."""
+
+    notification_id: int
     key_id: UUID
     version: int
     type: str
@@ -28,8 +32,9 @@ class AuditEntry:
     changes: Changes
 
 
-def audit_entry(event: ApiKey.Event) -> AuditEntry:
+def audit_entry(notification_id: int, event: ApiKey.Event) -> AuditEntry:
     return AuditEntry(
+        notification_id=notification_id,
         key_id=event.originator_id,
         version=event.originator_version,
         type=EVENT_TYPE_NAMES[type(event)],
@@ -46,7 +51,9 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Expiry is whole seconds by the domain's rule; stored changes keep
+    # the spelling they always had.
+    return format_optional_time(value, "seconds")
 
 
 def _changes(event: ApiKey.Event) -> Changes:

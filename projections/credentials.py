@@ -9,7 +9,6 @@ in it before the management call answered.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -18,14 +17,31 @@ from typing import Any
 
 from domain.values import IpNetwork, networks_of
 from projections.sql import KEYS_TABLE, Dialect
+from projections.tables import KEY_COLUMN
 
-_COLUMNS = (
-    "key_id, secret_hash, enabled, expires_at, ip_whitelist, permissions, version"
+# Read straight from the keys table; ``expires_at`` stays in its stored
+# form (epoch seconds), which is what the auth path compares.
+_COLUMNS = ", ".join(
+    KEY_COLUMN[name].name
+    for name in (
+        "key_id",
+        "secret_hash",
+        "enabled",
+        "expires_at",
+        "ip_whitelist",
+        "permissions",
+        "version",
+    )
 )
+_whitelist = KEY_COLUMN["ip_whitelist"].decode
+_permissions = KEY_COLUMN["permissions"].decode
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """What the auth path needs of a key's row, parsed once per version
+    (whitelist as networks, expiry as epoch seconds)."""
+
     key_id: str
     dev_key: str
     secret_hash: str
@@ -71,8 +87,8 @@ class CredentialsLookup:
                 secret_hash=secret_hash,
                 enabled=bool(enabled),
                 expires_at=expires_at,
-                networks=networks_of(json.loads(whitelist)),
-                permissions=tuple(json.loads(permissions)),
+                networks=networks_of(_whitelist(whitelist)),
+                permissions=_permissions(permissions),
                 version=version,
             )
             if len(self._parsed) > 100_000:

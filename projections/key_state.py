@@ -16,6 +16,9 @@ from domain import ApiKey
 
 @dataclass(frozen=True)
 class KeyRow:
+    """One row of the keys table (columns: ``projections.tables``): a key's
+    current state. Presenters choose what of it goes on the wire."""
+
     key_id: UUID
     dev_key: str
     secret_hash: str
@@ -48,6 +51,24 @@ class RemoveKey:
 
 
 KeyStateChange = InsertKey | UpdateKey | RemoveKey
+
+
+def key_row(key: ApiKey) -> KeyRow:
+    """The row a key's events project to, from the aggregate itself (for
+    answers read from the event log, such as ``as_of``)."""
+    return KeyRow(
+        key_id=key.id,
+        dev_key=key.dev_key,
+        secret_hash=key.secret_hash,
+        description=key.description,
+        expires_at=key.expires_at,
+        ip_whitelist=tuple(key.ip_whitelist),
+        permissions=tuple(key.permissions),
+        enabled=key.enabled,
+        created_at=key.created_on,
+        updated_at=key.modified_on,
+        version=key.version,
+    )
 
 
 def key_state_change(event: ApiKey.Event) -> KeyStateChange:

@@ -2,55 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain import KeyStatus
+from projections.audit_trail import AuditEntry
+from projections.key_state import KeyRow
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
     Dialect,
-    from_micros,
-    from_seconds,
+    TransactionFactory,
     to_micros,
     to_seconds,
 )
-from projections.writer import Cursor
-
-TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
-
-
-@dataclass(frozen=True)
-class KeyView:
-    """A key as listed: everything but secrets."""
-
-    key_id: UUID
-    dev_key: str
-    description: str
-    expires_at: datetime | None
-    ip_whitelist: tuple[str, ...]
-    permissions: tuple[str, ...]
-    enabled: bool
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    notification_id: int
-    key_id: UUID
-    version: int
-    type: str
-    occurred_at: datetime
-    actor: str
-    source_ip: str | None
-    request_id: str | None
-    changes: dict[str, Any]
+from projections.tables import (
+    AUDIT_COLUMNS,
+    KEY_COLUMNS,
+    column_list,
+    decode_audit_entry,
+    decode_key_row,
+)
 
 
 @dataclass(frozen=True)
@@ -68,43 +43,19 @@ class KeyFilter:
     text: str | None = None
 
 
-_KEY_COLUMNS = (
-    "key_id, dev_key, description, expires_at, ip_whitelist, permissions, "
-    "enabled, created_at, updated_at, version"
-)
-_AUDIT_COLUMNS = (
-    "notification_id, key_id, version, type, occurred_at, actor, source_ip, "
-    "request_id, changes"
-)
-
-
-def _key_view(row: Any) -> KeyView:
-    return KeyView(
-        key_id=UUID(row["key_id"]),
-        dev_key=row["dev_key"],
-        description=row["description"],
-        expires_at=from_seconds(row["expires_at"]),
-        ip_whitelist=tuple(json.loads(row["ip_whitelist"])),
-        permissions=tuple(json.loads(row["permissions"])),
-        enabled=bool(row["enabled"]),
-        created_at=from_micros(row["created_at"]),
-        updated_at=from_micros(row["updated_at"]),
-        version=int(row["version"]),
-    )
-
-
-def _audit_record(row: Any) -> AuditRecord:
-    return AuditRecord(
-        notification_id=int(row["notification_id"]),
-        key_id=UUID(row["key_id"]),
-        version=int(row["version"]),
-        type=row["type"],
-        occurred_at=from_micros(row["occurred_at"]),
-        actor=row["actor"],
-        source_ip=row["source_ip"],
-        request_id=row["request_id"],
-        changes=json.loads(row["changes"]),
-    )
+_KEY_COLUMNS = column_list(KEY_COLUMNS)
+_AUDIT_COLUMNS = column_list(AUDIT_COLUMNS)
+# domain.values.key_status in SQL (expires_at is whole seconds, valid
+# through that second); tests/integration/test_key_status_filter.py runs
+# both over the same keys.
+_STATUS_FILTER = {
+    KeyStatus.DISABLED: ("enabled = 0", False),
+    KeyStatus.ENABLED: (
+        "enabled = 1 AND (expires_at IS NULL OR expires_at >= ?)",
+        True,
+    ),
+    KeyStatus.EXPIRED: ("enabled = 1 AND expires_at < ?", True),
+}
 
 
 def _like_pattern(text: str) -> str:
@@ -122,13 +73,13 @@ class ReadModelQueries:
     def _rows(self, statement: str, params: list[Any]) -> list[Any]:
         with self._transaction() as cursor:
             cursor.execute(self.dialect.sql(statement), params)
-            return list(cursor.fetchall())  # type: ignore[attr-defined]
+            return list(cursor.fetchall())
 
-    def key(self, key_id: UUID) -> KeyView | None:
+    def key(self, key_id: UUID) -> KeyRow | None:
         rows = self._rows(
             f"SELECT {_KEY_COLUMNS} FROM {self._keys} WHERE key_id = ?", [str(key_id)]
         )
-        return _key_view(rows[0]) if rows else None
+        return decode_key_row(rows[0]) if rows else None
 
     def list_keys(
         self,
@@ -137,19 +88,16 @@ class ReadModelQueries:
         now: datetime,
         limit: int,
         after: tuple[datetime, UUID] | None = None,
-    ) -> list[KeyView]:
+    ) -> list[KeyRow]:
         """Newest first, keyset-paged on (created_at, key_id)."""
         where: list[str] = []
         params: list[Any] = []
         now_s = to_seconds(now)
-        if selection.status == "disabled":
-            where.append("enabled = 0")
-        elif selection.status == "enabled":
-            where.append("enabled = 1 AND (expires_at IS NULL OR expires_at >= ?)")
-            params.append(now_s)
-        elif selection.status == "expired":
-            where.append("enabled = 1 AND expires_at < ?")
-            params.append(now_s)
+        if selection.status is not None:
+            condition, takes_now = _STATUS_FILTER[KeyStatus(selection.status)]
+            where.append(condition)
+            if takes_now:
+                params.append(now_s)
         if selection.text:
             where.append("lower(description) LIKE ? ESCAPE '\\'")
             params.append(_like_pattern(selection.text))
@@ -163,15 +111,15 @@ class ReadModelQueries:
             "ORDER BY created_at DESC, key_id DESC LIMIT ?",
             [*params, limit],
         )
-        return [_key_view(row) for row in rows]
+        return [decode_key_row(row) for row in rows]
 
-    def history(self, key_id: UUID) -> list[AuditRecord]:
+    def history(self, key_id: UUID) -> list[AuditEntry]:
         rows = self._rows(
             f"SELECT {_AUDIT_COLUMNS} FROM {self._audit} WHERE key_id = ? "
             "ORDER BY notification_id",
             [str(key_id)],
         )
-        return [_audit_record(row) for row in rows]
+        return [decode_audit_entry(row) for row in rows]
 
     def version_at(self, key_id: UUID, moment: datetime) -> int | None:
         """The key's version counting the events recorded at or before ``moment``."""
@@ -185,7 +133,7 @@ class ReadModelQueries:
 
     def audit_page(
         self, selection: AuditFilter, *, after: int = 0, limit: int = 100
-    ) -> list[AuditRecord]:
+    ) -> list[AuditEntry]:
         """Events in recorded order, keyset-paged on the notification id."""
         if selection.since is not None:
             start = self._start_of_since(to_micros(selection.since), after)
@@ -215,7 +163,7 @@ class ReadModelQueries:
             f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?",
             [*params, limit],
         )
-        return [_audit_record(row) for row in rows]
+        return [decode_audit_entry(row) for row in rows]
 
     def _start_of_since(self, since: int, after: int) -> int | None:
         """Where a page of events recorded at or after ``since`` may start
@@ -248,7 +196,7 @@ class ReadModelQueries:
 
     def audit_stream(
         self, selection: AuditFilter, *, after: int = 0, batch: int = 1000
-    ) -> Iterator[AuditRecord]:
+    ) -> Iterator[AuditEntry]:
         """The whole selection, fetched a page at a time (constant memory)."""
         while True:
             page = self.audit_page(selection, after=after, limit=batch)

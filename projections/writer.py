@@ -7,16 +7,14 @@ log; the rebuild calls ``apply_batch`` on fresh tables.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
 from projections.audit_trail import audit_entry
 from projections.key_state import (
     InsertKey,
-    KeyRow,
     KeyStateChange,
     RemoveKey,
     key_state_change,
@@ -24,76 +22,23 @@ from projections.key_state import (
 from projections.sql import (
     AUDIT_TABLE,
     KEYS_TABLE,
+    POSITION_NAME,
     POSITION_TABLE,
-    READ_MODEL,
+    Cursor,
     Dialect,
     to_micros,
-    to_seconds,
+)
+from projections.tables import (
+    AUDIT_COLUMNS,
+    KEY_COLUMNS,
+    column_list,
+    encode_audit_entry,
+    encode_key_row,
 )
 
-
-class Cursor(Protocol):
-    def execute(self, statement: Any, params: Any = ..., /) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-    def executemany(self, statement: Any, params: Any, /) -> Any: ...
-
-
-_COLUMN_ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "description": lambda v: v,
-    "expires_at": to_seconds,
-    "ip_whitelist": lambda v: json.dumps(list(v)),
-    "permissions": lambda v: json.dumps(list(v)),
-    "secret_hash": lambda v: v,
-    "enabled": lambda v: 1 if v else 0,
-}
-_KEY_COLUMNS = (
-    "key_id",
-    "dev_key",
-    "secret_hash",
-    "description",
-    "expires_at",
-    "ip_whitelist",
-    "permissions",
-    "enabled",
-    "created_at",
-    "updated_at",
-    "version",
-)
-_KEY_INDEX = {column: n for n, column in enumerate(_KEY_COLUMNS)}
-
-
-def key_row_values(row: KeyRow) -> list[Any]:
-    """A key row's column values, in ``_KEY_COLUMNS`` order."""
-    return [
-        str(row.key_id),
-        row.dev_key,
-        row.secret_hash,
-        row.description,
-        to_seconds(row.expires_at),
-        json.dumps(list(row.ip_whitelist)),
-        json.dumps(list(row.permissions)),
-        1 if row.enabled else 0,
-        to_micros(row.created_at),
-        to_micros(row.updated_at),
-        row.version,
-    ]
-
-
-def audit_row_values(notification_id: int, event: ApiKey.Event) -> tuple[Any, ...]:
-    entry = audit_entry(event)
-    return (
-        notification_id,
-        str(entry.key_id),
-        entry.version,
-        entry.type,
-        to_micros(entry.occurred_at),
-        entry.actor,
-        entry.source_ip,
-        entry.request_id,
-        json.dumps(entry.changes, separators=(",", ":")),
-    )
+# Stored form of each key field an update may change.
+_ENCODERS = {column.name: column.encode for column in KEY_COLUMNS}
+_KEY_INDEX = {column.name: n for n, column in enumerate(KEY_COLUMNS)}
 
 
 class ReadModelWriter:
@@ -111,8 +56,8 @@ class ReadModelWriter:
         positions = dialect.table(POSITION_TABLE)
         q = dialect.sql
         self._insert_key = q(
-            f"INSERT INTO {keys} ({', '.join(_KEY_COLUMNS)}) "
-            f"VALUES ({','.join('?' * len(_KEY_COLUMNS))})"
+            f"INSERT INTO {keys} ({column_list(KEY_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(KEY_COLUMNS))})"
         )
         self._remove_key = q(f"DELETE FROM {keys} WHERE key_id = ?")
         self._update_key = {
@@ -120,15 +65,15 @@ class ReadModelWriter:
                 f"UPDATE {keys} SET {column} = ?, version = ?, updated_at = ? "
                 "WHERE key_id = ?"
             )
-            for column in _COLUMN_ENCODERS
+            for column in _ENCODERS
+            if column not in ("key_id", "version", "updated_at")
         }
         self._touch_key = q(
             f"UPDATE {keys} SET version = ?, updated_at = ? WHERE key_id = ?"
         )
         self._insert_audit = q(
-            f"INSERT INTO {audit} (notification_id, key_id, version, type, "
-            "occurred_at, actor, source_ip, request_id, changes) "
-            "VALUES (?,?,?,?,?,?,?,?,?)"
+            f"INSERT INTO {audit} ({column_list(AUDIT_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(AUDIT_COLUMNS))})"
         )
         self._select_position = q(f"SELECT position FROM {positions} WHERE name = ?")
         self._upsert_position = q(
@@ -137,16 +82,18 @@ class ReadModelWriter:
         )
 
     def position(self, cursor: Cursor) -> int:
-        cursor.execute(self._select_position, (READ_MODEL,))
+        cursor.execute(self._select_position, (POSITION_NAME,))
         row = cursor.fetchone()
         return 0 if row is None else int(row["position"])
 
     def set_position(self, cursor: Cursor, position: int) -> None:
-        cursor.execute(self._upsert_position, (READ_MODEL, position))
+        cursor.execute(self._upsert_position, (POSITION_NAME, position))
 
     def apply(self, cursor: Cursor, notification_id: int, event: ApiKey.Event) -> None:
         self._apply_key_state(cursor, key_state_change(event))
-        cursor.execute(self._insert_audit, audit_row_values(notification_id, event))
+        cursor.execute(
+            self._insert_audit, encode_audit_entry(audit_entry(notification_id, event))
+        )
 
     def apply_all(
         self,
@@ -171,7 +118,7 @@ class ReadModelWriter:
         for _, event in events:
             change = key_state_change(event)
             if isinstance(change, InsertKey):
-                created[change.row.key_id] = key_row_values(change.row)
+                created[change.row.key_id] = encode_key_row(change.row)
                 continue
             row = created.get(change.key_id)
             if row is None:  # created in an earlier batch: its row is stored
@@ -180,19 +127,20 @@ class ReadModelWriter:
                 del created[change.key_id]
             else:
                 for column, value in change.fields.items():
-                    row[_KEY_INDEX[column]] = _COLUMN_ENCODERS[column](value)
+                    row[_KEY_INDEX[column]] = _ENCODERS[column](value)
                 row[_KEY_INDEX["version"]] = change.version
                 row[_KEY_INDEX["updated_at"]] = to_micros(change.updated_at)
         if created:
             cursor.executemany(self._insert_key, list(created.values()))
         if events:
             cursor.executemany(
-                self._insert_audit, [audit_row_values(n, e) for n, e in events]
+                self._insert_audit,
+                [encode_audit_entry(audit_entry(n, e)) for n, e in events],
             )
 
     def _apply_key_state(self, cursor: Cursor, change: KeyStateChange) -> None:
         if isinstance(change, InsertKey):
-            cursor.execute(self._insert_key, key_row_values(change.row))
+            cursor.execute(self._insert_key, encode_key_row(change.row))
         elif isinstance(change, RemoveKey):
             cursor.execute(self._remove_key, (str(change.key_id),))
         else:
@@ -204,7 +152,7 @@ class ReadModelWriter:
                 cursor.execute(
                     self._update_key[column],
                     (
-                        _COLUMN_ENCODERS[column](value),
+                        _ENCODERS[column](value),
                         change.version,
                         updated_at,
                         key_id,

@@ -1,11 +1,10 @@
-"""The Flask application factory: defaults, then environment, then overrides."""
+"""The Flask application factory: configures Flask over the services that
+``service.wiring`` builds (settings: defaults, then environment, then
+overrides). It expects a prepared store (``service.wiring.prepare_store``)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import swagger_ui_bundle
@@ -16,77 +15,16 @@ from service import logs, metrics
 from service.access import AccessLog
 from service.api import audit, context, errors, keys, openapi
 from service.auth_endpoint import AuthEndpoint
-from service.authorization import Authorizer
-from service.bootstrap import build_authorizer, build_ledger
-from service.config import Settings, load_settings
-from service.ledger import KeyLedger
-from service.operators import OperatorRegistry, operators_ddl
+from service.config import load_settings
+from service.wiring import Services, build_services
 
 DOCS_ASSETS = "/docs/static/"
-
-
-@dataclass
-class Services:
-    """Everything a request may need, built once per process."""
-
-    settings: Settings
-    ledger: KeyLedger
-    operators: OperatorRegistry
-    authorizer: Authorizer
-
-    def close(self) -> None:
-        self.ledger.close()
-
-
-def build_services(settings: Settings) -> Services:
-    ledger = build_ledger(settings)
-    recorder = ledger.ledger_recorder
-    operators = OperatorRegistry(
-        recorder.dialect,
-        recorder.read_transaction,
-        recorder.write_transaction,
-        ledger.clock,
-    )
-    recorder.create_tables([operators_ddl(recorder.dialect)])
-    recorder.catch_up()
-    return Services(
-        settings=settings,
-        ledger=ledger,
-        operators=operators,
-        authorizer=build_authorizer(settings, ledger),
-    )
-
-
-def announce_bootstrap(services: Services) -> None:
-    """Creates the first admin on an empty store; prints a generated token once."""
-    supplied = services.settings.bootstrap_token
-    token = services.operators.bootstrap(supplied)
-    if token is not None and supplied is None:
-        # Deliberately not the logging system: this is the one time the token
-        # is shown, to the person starting the service, and never again.
-        if logs.log_format() == "json":
-            notice = {
-                "logger": "keyledger.bootstrap",
-                "message": "first admin operator created; store the token now, "
-                "it is not shown again",
-                "operator": "admin",
-                "token": token,
-            }
-            sys.stderr.write(json.dumps(notice) + "\n")
-        else:
-            sys.stderr.write(
-                "\n=== keyledger: first admin operator created ===\n"
-                f"    name:  admin\n    token: {token}\n"
-                "    Store it now; it is not shown again.\n\n"
-            )
-        sys.stderr.flush()
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
     logs.configure(logs.log_format(), settings.log_level)
     services = build_services(settings)
-    announce_bootstrap(services)
 
     app = Flask("keyledger")
     app.config.update(
@@ -101,7 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["keyledger"] = services
+    context.install_services(app, services)
 
     api = openapi.KeyledgerApi(app)
     openapi.install(api)

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from itertools import takewhile
 from typing import Any
 
-from projections.queries import AuditFilter, AuditRecord, ReadModelQueries
+from domain.times import format_time
+from projections.audit_trail import AuditEntry
+from projections.queries import AuditFilter, ReadModelQueries
 from service.ledger import KeyLedger
 
 ITEM_FIELDS = (
@@ -43,10 +45,10 @@ def occurred_at_text(moment: datetime) -> str:
     A fixed width keeps exported times sortable as text, and the full
     precision lets a caller pass an item's time back as ``as_of`` exactly.
     """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(moment, "micros")
 
 
-def audit_item(record: AuditRecord) -> dict[str, Any]:
+def audit_item(record: AuditEntry) -> dict[str, Any]:
     return {
         "position": record.notification_id,
         "key_id": str(record.key_id),
@@ -64,12 +66,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def jsonl_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+def jsonl_lines(records: Iterable[AuditEntry]) -> Iterator[str]:
     for record in records:
         yield _compact(audit_item(record)) + "\n"
 
 
-def csv_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
+def csv_lines(records: Iterable[AuditEntry]) -> Iterator[str]:
     """A header row, then one RFC 4180 row per item; ``changes`` is JSON text
     and a null is an empty cell."""
     buffer = io.StringIO()
@@ -91,7 +93,7 @@ def csv_lines(records: Iterable[AuditRecord]) -> Iterator[str]:
 class ExportFormat:
     name: str
     media_type: str
-    render: Callable[[Iterable[AuditRecord]], Iterator[str]]
+    render: Callable[[Iterable[AuditEntry]], Iterator[str]]
 
     def filename(self, moment: datetime) -> str:
         return f"keyledger-audit-{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}.{self.name}"
@@ -120,7 +122,7 @@ def chunked(lines: Iterable[str], size: int = CHUNK_CHARACTERS) -> Iterator[str]
 
 def recorded_so_far(
     queries: ReadModelQueries, selection: AuditFilter, *, upto: int, after: int = 0
-) -> Iterator[AuditRecord]:
+) -> Iterator[AuditEntry]:
     """The selection up to notification ``upto``: an export shows the log as
     it stood when it was asked for, even while new events keep arriving."""
     return takewhile(

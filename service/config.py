@@ -32,10 +32,6 @@ class Store:
     eventsourcing_env: dict[str, str]
     sqlite_path: Path | None = None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.kind == "sqlite"
-
 
 @dataclass(frozen=True)
 class Settings:

@@ -14,17 +14,15 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
-from domain import EVENT_TYPE_NAMES, ApiKey, key_id_for
+from domain import EVENT_TYPE_NAMES, ApiKey
 from domain.errors import check_all
+from projections.library_internals import check_library_contract, prepare_pool
+from projections.postgres_recorder import PostgresLedgerRecorder
+from projections.projecting_recorder import ProjectingRecorder
 from projections.queries import ReadModelQueries
-from projections.recorders import (
-    PostgresLedgerRecorder,
-    ReadModelRecording,
-    SQLiteLedgerRecorder,
-)
+from projections.sqlite_recorder import SQLiteLedgerRecorder
 from service import metrics
 from service.config import APPLICATION_NAME_SETTING
-from service.postgres_pool import prepare_pool
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
 
 Clock = Callable[[], datetime]
@@ -98,6 +96,7 @@ class KeyLedger(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     def construct_recorder(self) -> Any:
+        check_library_contract()
         factory = self.factory
         recorder: SQLiteLedgerRecorder | PostgresLedgerRecorder
         if isinstance(factory, SQLiteFactory):
@@ -114,23 +113,24 @@ class KeyLedger(Application[UUID]):
         return recorder
 
     @property
-    def ledger_recorder(self) -> ReadModelRecording:
-        assert isinstance(self.recorder, ReadModelRecording)
+    def ledger_recorder(self) -> ProjectingRecorder:
+        assert isinstance(self.recorder, ProjectingRecorder)
         return self.recorder
 
-    def _record(self, processing_event: Any) -> list[Recording[UUID]]:
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         # Hand the domain events to the recorder, which projects them in the
-        # same transaction without decoding them again.
-        processing_event.saved_kwargs["projected_events"] = list(
-            processing_event.events
-        )
-        return super()._record(processing_event)
-
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        # same transaction without decoding them again (eventsourcing passes
+        # save()'s keyword arguments through to insert_events).
+        if all(isinstance(obj, ApiKey) for obj in objs):
+            kwargs["projected_events"] = [
+                event for obj in objs for event in obj.pending_events
+            ]
+        recordings = super().save(*objs, **kwargs)
         names: dict[type, str] = EVENT_TYPE_NAMES
         metrics.count_events(
             names.get(type(r.domain_event), "other") for r in recordings
         )
+        return recordings
 
     # Commands.
 
@@ -245,6 +245,3 @@ class KeyLedger(Application[UUID]):
         if version is None:
             raise KeyNotFound
         return self.get_key(key_id, version=version)
-
-    def key_for_dev_key(self, dev_key: str) -> ApiKey:
-        return self.get_key(key_id_for(dev_key))

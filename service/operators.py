@@ -6,7 +6,6 @@ The table is checked on every request, so a revocation counts at once.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import re
@@ -15,14 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from projections.sql import Dialect, from_micros, to_micros
-from projections.writer import Cursor
+from projections.sql import Dialect, TransactionFactory, from_micros, to_micros
 
 OPERATORS_TABLE = "keyledger_operators"
 TOKEN_PREFIX = "klo_"  # noqa: S105 - a visible prefix, not a secret
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
-
-TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 class Role(enum.StrEnum):
@@ -106,7 +102,7 @@ class OperatorRegistry:
             raise OperatorError(f"an operator named {name!r} exists already")
         return token
 
-    def bootstrap(self, token: str | None) -> str | None:
+    def create_first_admin(self, token: str | None) -> str | None:
         """With no operator yet, creates the first admin.
 
         Returns its token when this call created it, else None; safe when
@@ -148,7 +144,7 @@ class OperatorRegistry:
                 f"SELECT name, role, created_at, revoked_at FROM {self._table} "
                 "ORDER BY name"
             )
-            rows = cursor.fetchall()  # type: ignore[attr-defined]
+            rows = cursor.fetchall()
         return [
             Operator(
                 row["name"],

@@ -19,8 +19,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import Services, build_services, create_app
+from service.api.context import services_of
+from service.app import create_app
 from service.config import encode_key, load_settings
+from service.wiring import Services, build_services, prepare_store
 
 POSTGRES_URL = os.environ.get(
     "KEYLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -95,18 +97,36 @@ def config(database_url: str) -> dict[str, Any]:
     }
 
 
+def open_services(config: dict[str, Any]) -> Services:
+    """Services on the store ``config`` names, prepared as gunicorn's master
+    prepares it (tables, catch-up, first admin)."""
+    built = build_services(load_settings(config))
+    try:
+        prepare_store(built)
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+def open_app(config: dict[str, Any]) -> Flask:
+    """A Flask app over a prepared store, as a gunicorn worker builds it."""
+    open_services(config).close()
+    return create_app(config)
+
+
 @pytest.fixture
 def services(config: dict[str, Any]) -> Iterator[Services]:
-    built = build_services(load_settings(config))
+    built = open_services(config)
     yield built
     built.close()
 
 
 @pytest.fixture
 def app(config: dict[str, Any]) -> Iterator[Flask]:
-    application = create_app(config)
+    application = open_app(config)
     yield application
-    application.extensions["keyledger"].close()
+    services_of(application).close()
 
 
 @pytest.fixture

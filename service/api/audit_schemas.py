@@ -12,8 +12,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from domain import EVENT_TYPE_NAMES
-from service.api.errors import ApiError
-from service.api.presenters import parse_time
+from domain.times import TimeFormatError, parse_time
 from service.api.schemas import Rfc3339Text
 
 EVENT_TYPES = tuple(EVENT_TYPE_NAMES.values())
@@ -62,8 +61,8 @@ class Rfc3339Time(ma.fields.Field[datetime]):
         name = attr or "time"
         try:
             return parse_time(name, str(value))
-        except ApiError as error:
-            raise ma.ValidationError(error.errors.get(name, [error.message])) from None
+        except TimeFormatError as error:
+            raise ma.ValidationError([error.message]) from None
 
 
 class AuditFeedArgsSchema(ma.Schema):

@@ -12,9 +12,29 @@ from flask import Flask, Response, current_app, g, request
 from domain import AuditContext, recording_as
 from service.access import ACTOR, request_id_for
 from service.api.errors import ApiError
-from service.operators import Operator, OperatorRegistry, Role
+from service.operators import Operator, Role
+from service.wiring import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
+_EXTENSION = "keyledger"
+
+
+def install_services(app: Flask, services: Services) -> None:
+    app.extensions[_EXTENSION] = services
+
+
+def services_of(app: Flask) -> Services:
+    """The services ``create_app`` attached to ``app``."""
+    services = app.extensions[_EXTENSION]
+    if not isinstance(services, Services):
+        msg = "the app was not made by service.app.create_app"
+        raise TypeError(msg)
+    return services
+
+
+def current_services() -> Services:
+    """The services of the app handling the current request."""
+    return services_of(current_app)
 
 
 def request_id() -> str:
@@ -39,8 +59,7 @@ def _authenticate() -> Operator:
             "an operator token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": 'Bearer realm="keyledger"'},
         )
-    registry: OperatorRegistry = current_app.extensions["keyledger"].operators
-    found = registry.authenticate(token.strip())
+    found = current_services().operators.authenticate(token.strip())
     if found is None:
         raise ApiError(
             401,

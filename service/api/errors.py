@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain import DomainError, InvalidValue, KeyDeleted
 from service import metrics
+from service.api.versions import etag
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 
 logger = logging.getLogger("keyledger.errors")
@@ -119,7 +120,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             412,
             f"If-Match does not match: the key is at version {error.current}",
-            headers={"ETag": f'"{error.current}"'},
+            headers={"ETag": etag(error.current)},
         )
 
     @app.errorhandler(DomainError)

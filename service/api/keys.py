@@ -6,23 +6,21 @@ from typing import Any
 from uuid import UUID
 
 import marshmallow as ma
-from flask import Response, current_app, request, url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.times import TimeFormatError, parse_time
+from projections.key_state import key_row
 from projections.queries import KeyFilter
-from service.api.context import ADMIN, READERS, requires
-from service.api.errors import not_found
+from service.api.context import ADMIN, READERS, current_services, requires
+from service.api.errors import ApiError, not_found
 from service.api.openapi import ETAG, LOCATION, answers, takes_if_match
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
-    etag,
     key_body,
-    parse_if_match,
-    parse_time,
     parse_uuid,
-    view_of,
 )
 from service.api.schemas import (
     AsOfArgsSchema,
@@ -34,6 +32,7 @@ from service.api.schemas import (
     KeyWithSecretSchema,
     SecretSchema,
 )
+from service.api.versions import etag, parse_if_match
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
 
 blp = Blueprint(
@@ -42,7 +41,7 @@ blp = Blueprint(
 
 
 def ledger() -> KeyLedger:
-    return current_app.extensions["keyledger"].ledger  # type: ignore[no-any-return]
+    return current_services().ledger
 
 
 def key_id_from(raw: str) -> UUID:
@@ -63,7 +62,7 @@ def _with_etag(
 
 
 def _issued(issued: IssuedSecret) -> dict[str, Any]:
-    body = key_body(view_of(issued.key), ledger().clock())
+    body = key_body(key_row(issued.key), ledger().clock())
     body["dev_secret"] = issued.dev_secret
     return body
 
@@ -79,16 +78,16 @@ class Keys(MethodView):
         after = decode_key_cursor(args["after"]) if "after" in args else None
         limit = args["limit"]
         now = ledger().clock()
-        views = ledger().read_model.list_keys(
+        rows = ledger().read_model.list_keys(
             KeyFilter(status=args.get("status"), text=args.get("q")),
             now=now,
             limit=limit + 1,
             after=after,
         )
-        page = views[:limit]
+        page = rows[:limit]
         return {
-            "items": [key_body(view, now) for view in page],
-            "next": encode_key_cursor(page[-1]) if len(views) > limit else None,
+            "items": [key_body(row, now) for row in page],
+            "next": encode_key_cursor(page[-1]) if len(rows) > limit else None,
         }
 
     @requires(*ADMIN)
@@ -114,10 +113,15 @@ class Key(MethodView):
         """A key (never its secret); ``as_of`` shows it as it stood then."""
         uid = key_id_from(key_id)
         if "as_of" in args:
-            moment = parse_time("as_of", args["as_of"])
+            try:
+                moment = parse_time("as_of", args["as_of"])
+            except TimeFormatError as error:
+                raise ApiError(
+                    422, error.summary, {error.field: [error.message]}
+                ) from None
             key = ledger().get_key_as_of(uid, moment)
-            return _with_etag(key_body(view_of(key), moment))
-        return _with_etag(key_body(view_of(ledger().get_key(uid)), ledger().clock()))
+            return _with_etag(key_body(key_row(key), moment))
+        return _with_etag(key_body(key_row(ledger().get_key(uid)), ledger().clock()))
 
     @requires(*ADMIN)
     @answers(blp, 400, 404, 412, 413, 415, 422)
@@ -129,7 +133,7 @@ class Key(MethodView):
         key = ledger().update_key(
             key_id_from(key_id), KeyChanges(dict(body)), expected_version()
         )
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(key_body(key_row(key), ledger().clock()))
 
     @requires(*ADMIN)
     @answers(blp, 404, 412)
@@ -174,7 +178,7 @@ class Disable(MethodView):
     def post(self, key_id: str) -> Any:
         """Disable a key (already disabled: nothing is recorded)."""
         key = ledger().disable_key(key_id_from(key_id), expected_version())
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(key_body(key_row(key), ledger().clock()))
 
 
 @blp.route("/<key_id>/enable")
@@ -186,4 +190,4 @@ class Enable(MethodView):
     def post(self, key_id: str) -> Any:
         """Enable a key (already enabled: nothing is recorded)."""
         key = ledger().enable_key(key_id_from(key_id), expected_version())
-        return _with_etag(key_body(view_of(key), ledger().clock()))
+        return _with_etag(key_body(key_row(key), ledger().clock()))

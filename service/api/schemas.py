@@ -11,19 +11,19 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 from marshmallow import validate
 
-from domain import InvalidValue
+from domain import InvalidValue, KeyStatus, Permission
 from domain.values import (
     parse_description,
     parse_expiry,
     parse_ip_whitelist,
     parse_permissions,
 )
+from service.api.context import current_services
 
-STATUSES = ("enabled", "disabled", "expired")
-PERMISSIONS = ("send", "verify")
+STATUSES = tuple(status.value for status in KeyStatus)
+PERMISSIONS = tuple(permission.value for permission in Permission)
 
 
 class Rfc3339Text(ma.fields.String):
@@ -39,8 +39,7 @@ def _permission() -> ma.fields.String:
 
 def _ledger_now() -> datetime:
     """The ledger's clock, which judges whether an expiry lies in the future."""
-    clock: Callable[[], datetime] = current_app.extensions["keyledger"].ledger.clock
-    return clock()
+    return current_services().ledger.clock()
 
 
 _KEY_RULES: dict[str, Callable[[Any], object]] = {

@@ -104,6 +104,4 @@ def cmd_export(args: argparse.Namespace) -> int:
             {"output": args.output, "format": args.format, "through": made.through},
             "",
         )
-    elif args.output is not None:
-        print(f"exported through position {made.through} to {args.output}")
     return 0

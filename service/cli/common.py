@@ -12,10 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from domain import AuditContext, recording_as
-from service.api.errors import ApiError
-from service.api.presenters import parse_time
-from service.app import Services, build_services
+from domain.times import TimeFormatError, parse_time
 from service.config import load_settings
+from service.wiring import Services, build_services
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -81,7 +80,7 @@ def time_argument(name: str) -> Callable[[str], datetime]:
     def parse(value: str) -> datetime:
         try:
             return parse_time(name, value)
-        except ApiError as error:
-            raise argparse.ArgumentTypeError(error.message) from None
+        except TimeFormatError as error:
+            raise argparse.ArgumentTypeError(error.summary) from None
 
     return parse

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from projections.key_state import key_row
 from projections.queries import KeyFilter
 from service.cli.common import (
     Refused,
@@ -21,7 +22,7 @@ from service.cli.common import (
     opened,
     time_argument,
 )
-from service.key_views import key_body, view_of
+from service.key_views import key_body
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
 
 STATUSES = ("enabled", "disabled", "expired")
@@ -86,7 +87,7 @@ def _key_text(body: dict[str, Any]) -> str:
 
 
 def _issued(ledger: KeyLedger, issued: IssuedSecret) -> dict[str, Any]:
-    body = key_body(view_of(issued.key), ledger.clock())
+    body = key_body(key_row(issued.key), ledger.clock())
     body["dev_secret"] = issued.dev_secret
     return body
 
@@ -154,17 +155,17 @@ def _limit(value: str) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with opened() as services:
         now = services.ledger.clock()
-        views = services.ledger.read_model.list_keys(
+        rows = services.ledger.read_model.list_keys(
             KeyFilter(status=args.status, text=args.search), now=now, limit=args.limit
         )
-        items = [key_body(view, now) for view in views]
-    rows = [f"{'ID':36}  {'DEV_KEY':24}  {'STATUS':8}  {'EXPIRES_AT':20}  DESCRIPTION"]
-    rows += [
+        items = [key_body(row, now) for row in rows]
+    lines = [f"{'ID':36}  {'DEV_KEY':24}  {'STATUS':8}  {'EXPIRES_AT':20}  DESCRIPTION"]
+    lines += [
         f"{k['id']:36}  {k['dev_key']:24}  {k['status']:8}  "
         f"{k['expires_at'] or 'never':20}  {k['description']}"
         for k in items
     ]
-    answer(args, {"items": items}, "\n".join(rows))
+    answer(args, {"items": items}, "\n".join(lines))
     return 0
 
 
@@ -186,10 +187,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         ledger = services.ledger
         if args.as_of is not None:
             body = key_body(
-                view_of(ledger.get_key_as_of(args.key_id, args.as_of)), args.as_of
+                key_row(ledger.get_key_as_of(args.key_id, args.as_of)), args.as_of
             )
         else:
-            body = key_body(view_of(ledger.get_key(args.key_id)), ledger.clock())
+            body = key_body(key_row(ledger.get_key(args.key_id)), ledger.clock())
     answer(args, body, _key_text(body))
     return 0
 
@@ -228,7 +229,7 @@ def cmd_update(args: argparse.Namespace) -> int:
         )
     with opened() as services, acting(args):
         key = services.ledger.update_key(args.key_id, KeyChanges(values), args.if_match)
-        body = key_body(view_of(key), services.ledger.clock())
+        body = key_body(key_row(key), services.ledger.clock())
     answer(args, body, _key_text(body))
     return 0
 
@@ -259,7 +260,7 @@ def _state_action(
             elif result is None:
                 body = {"id": str(args.key_id), "deleted": True}
             else:
-                body = key_body(view_of(result), ledger.clock())
+                body = key_body(key_row(result), ledger.clock())
         text = f"key {args.key_id} deleted" if result is None else _key_text(body)
         answer(args, body, text)
         return 0

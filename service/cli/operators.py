@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from domain.times import format_optional_time, format_time
 from service.cli.common import add_json, answer, opened
-from service.key_views import rfc3339
 from service.operators import Role
 
 
@@ -58,8 +58,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         {
             "name": op.name,
             "role": op.role.value,
-            "created_at": rfc3339(op.created_at),
-            "revoked_at": rfc3339(op.revoked_at),
+            "created_at": format_time(op.created_at),
+            "revoked_at": format_optional_time(op.revoked_at),
         }
         for op in operators
     ]

@@ -6,10 +6,10 @@ import argparse
 import sys
 import time
 
-from service.app import announce_bootstrap
 from service.cli.common import add_json, answer, opened
 from service.config import encode_key
 from service.sealing import new_master_key
+from service.wiring import prepare_store
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -36,9 +36,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def cmd_init(args: argparse.Namespace) -> int:
     with opened() as services:
-        announce_bootstrap(services)
+        created = prepare_store(services) is not None
         lag = services.ledger.ledger_recorder.view_lag()
-    answer(args, {"ready": True, "read_model_lag": lag}, "store ready")
+    answer(
+        args,
+        {"ready": True, "first_admin_created": created, "read_model_lag": lag},
+        "store ready",
+    )
     return 0
 
 

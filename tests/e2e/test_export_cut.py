@@ -14,9 +14,7 @@ from typing import Any
 import pytest
 
 from domain import AuditContext, recording_as
-from service.app import build_services
-from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
 from tests.support.gunicorn import GunicornServer, bearer
 
 # Enough bytes (about 10 MB of NDJSON) that the stalled reader's socket and
@@ -27,15 +25,13 @@ FILLER = "x" * 240
 
 
 def _fill(database_url: str) -> int:
-    services = build_services(
-        load_settings(
-            {
-                "database_url": database_url,
-                "secret_key": SECRET_KEY,
-                "bootstrap_token": ADMIN_TOKEN,
-                "log_level": "WARNING",
-            }
-        )
+    services = open_services(
+        {
+            "database_url": database_url,
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+            "log_level": "WARNING",
+        }
     )
     try:
         with recording_as(AuditContext("filler")):

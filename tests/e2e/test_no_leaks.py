@@ -15,8 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.app import create_app
-from tests.conftest import ADMIN_TOKEN, basic, bearer
+from tests.conftest import ADMIN_TOKEN, basic, bearer, open_app
 
 # The only answers whose purpose is to hand out a DevSecret.
 CARRIES_SECRET = {
@@ -48,7 +47,7 @@ class RecordingClient:
 
 @pytest.fixture
 def debug_app(config: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({**config, "log_level": "DEBUG"})
+    app = open_app({**config, "log_level": "DEBUG"})
     yield app
     app.extensions["keyledger"].close()
 

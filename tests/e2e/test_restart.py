@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.app import build_services
-from service.config import load_settings
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
 from tests.integration.test_read_model import snapshot
 from tests.support.gunicorn import GunicornServer, bearer
 
@@ -102,7 +100,7 @@ def test_a_killed_server_restarts_with_the_read_model_of_a_full_replay(
     }
     assert lost == {}
 
-    services = build_services(load_settings(_config(database_url)))
+    services = open_services(_config(database_url))
     try:
         recorder = services.ledger.ledger_recorder
         live = snapshot(recorder)

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.app import create_app
 from service.operators import Role
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, ApiClient, bearer
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, ApiClient, bearer, open_app
 
 # (method, path under /v1/keys/{id}, body) for every call an auditor may not make.
 ADMIN_ONLY = [
@@ -132,7 +131,7 @@ def test_the_bootstrap_token_becomes_the_admins_token(api: ApiClient) -> None:
 def test_a_second_start_on_the_same_store_creates_no_second_admin(
     config: dict[str, Any], app: Flask
 ) -> None:
-    again = create_app({**config, "bootstrap_token": "klo_another-token-0123456789"})
+    again = open_app({**config, "bootstrap_token": "klo_another-token-0123456789"})
     try:
         operators = again.extensions["keyledger"].operators.list()
         assert [(o.name, o.role) for o in operators] == [("admin", Role.ADMIN)]
@@ -147,7 +146,7 @@ def test_a_second_start_on_the_same_store_creates_no_second_admin(
 def test_without_a_bootstrap_token_one_is_generated_and_printed_once(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    first = create_app(sqlite_config(tmp_path))
+    first = open_app(sqlite_config(tmp_path))
     first.extensions["keyledger"].close()
     printed = capfd.readouterr().err
     token = next(
@@ -155,7 +154,7 @@ def test_without_a_bootstrap_token_one_is_generated_and_printed_once(
         for line in printed.splitlines()
         if "token:" in line
     )
-    second = create_app(sqlite_config(tmp_path))
+    second = open_app(sqlite_config(tmp_path))
     try:
         assert "token:" not in capfd.readouterr().err
         response = second.test_client().get("/v1/keys", headers=bearer(token))

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service.app import create_app
 from service.config import SECRET_KEY_FILE_NAME
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, open_app
 
 BOOTSTRAP_TOKEN = "klo_at-rest-bootstrap-token-0123456789abcdefghij"
 
@@ -28,7 +27,7 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def sqlite_app(data_dir: Path) -> Iterator[Flask]:
     # No secret_key: the service generates its key file beside the database.
-    app = create_app(
+    app = open_app(
         {
             "database_url": f"sqlite:///{data_dir / 'keyledger.db'}",
             "bootstrap_token": BOOTSTRAP_TOKEN,
@@ -124,7 +123,7 @@ def test_a_restart_reuses_the_generated_key_and_still_reveals(
         "database_url": f"sqlite:///{data_dir / 'keyledger.db'}",
         "log_level": "WARNING",
     }
-    restarted = create_app(config)
+    restarted = open_app(config)
     try:
         again = ApiClient(restarted.test_client(), BOOTSTRAP_TOKEN)
         revealed = again.get(f"/v1/keys/{key['id']}/secret")

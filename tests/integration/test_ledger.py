@@ -12,10 +12,8 @@ from uuid import UUID
 import pytest
 
 from domain import ApiKey, AuditContext, recording_as
+from projections.key_state import key_row
 from service import ledger as ledger_module
-from service.api.presenters import view_of
-from service.app import Services, build_services
-from service.config import load_settings
 from service.ledger import (
     KeyBusy,
     KeyChanges,
@@ -23,6 +21,8 @@ from service.ledger import (
     KeyNotFound,
     VersionMismatch,
 )
+from service.wiring import Services
+from tests.conftest import open_services
 
 ALICE = AuditContext("alice", "192.0.2.10", "req-1")
 NEXT_YEAR = datetime.now(UTC).replace(microsecond=0) + timedelta(days=365)
@@ -42,7 +42,7 @@ def ledger(services: Services) -> KeyLedger:
 @pytest.fixture
 def second_ledger(config: dict[str, Any]) -> Iterator[KeyLedger]:
     """Another worker's ledger on the same store."""
-    other = build_services(load_settings(config))
+    other = open_services(config)
     yield other.ledger
     other.close()
 
@@ -248,27 +248,27 @@ def test_the_read_model_row_matches_the_key_after_each_command(
     ledger: KeyLedger,
 ) -> None:
     key = new_key(ledger, description="start", ip_whitelist=["192.0.2.1"])
-    assert ledger.read_model.key(key.id) == view_of(ledger.get_key(key.id))
+    assert ledger.read_model.key(key.id) == key_row(ledger.get_key(key.id))
     for name, command in COMMANDS:
         command(ledger, key.id)
-        assert ledger.read_model.key(key.id) == view_of(ledger.get_key(key.id)), name
+        assert ledger.read_model.key(key.id) == key_row(ledger.get_key(key.id)), name
     ledger.delete_key(key.id)
     assert ledger.read_model.key(key.id) is None
 
 
 def test_reopening_the_store_gives_the_same_keys(config: dict[str, Any]) -> None:
-    first = build_services(load_settings(config))
+    first = open_services(config)
     try:
         kept = new_key(first.ledger, description="kept")
         first.ledger.update_key(kept.id, change(permissions=["verify"]))
         gone = new_key(first.ledger, description="gone")
         first.ledger.delete_key(gone.id)
-        before = view_of(first.ledger.get_key(kept.id))
+        before = key_row(first.ledger.get_key(kept.id))
     finally:
         first.close()
-    reopened = build_services(load_settings(config))
+    reopened = open_services(config)
     try:
-        assert view_of(reopened.ledger.get_key(kept.id)) == before
+        assert key_row(reopened.ledger.get_key(kept.id)) == before
         assert reopened.ledger.read_model.key(kept.id) == before
         with pytest.raises(KeyNotFound):
             reopened.ledger.get_key(gone.id)

@@ -14,8 +14,13 @@ import psycopg
 import pytest
 
 from domain import AuditContext, recording_as
-from service.app import Services, build_services
-from service.config import APPLICATION_NAME_SETTING, load_settings, parse_store
+from service.config import (
+    APPLICATION_NAME_SETTING,
+    Settings,
+    load_settings,
+    parse_store,
+)
+from service.wiring import Services, build_services, prepare_store
 from tests.conftest import ADMIN_TOKEN, POSTGRES_URL, SECRET_KEY
 
 pytestmark = pytest.mark.postgres
@@ -40,10 +45,21 @@ def schema_of(url: str) -> str:
     return url.rsplit("schema=", 1)[1].split("&", 1)[0]
 
 
-def settings_for(url: str) -> Any:
+def settings_for(url: str) -> Settings:
     return load_settings(
-        {"database_url": url, "secret_key": SECRET_KEY, "log_level": "WARNING"}
+        {
+            "database_url": url,
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+            "log_level": "WARNING",
+        }
     )
+
+
+def prepared(settings: Settings) -> Services:
+    services = build_services(settings)
+    prepare_store(services)
+    return services
 
 
 def all_at_once(count: int, work: Callable[[], T]) -> list[T]:
@@ -87,7 +103,7 @@ def test_two_services_built_at_once_on_an_empty_schema_share_one_store(
     def start() -> tuple[Services, str | None]:
         services = build_services(settings_for(postgres_url))
         opened.append(services)
-        return services, services.operators.bootstrap(ADMIN_TOKEN)
+        return services, prepare_store(services)
 
     (first, token_1), (second, token_2) = all_at_once(2, start)
     with recording_as(OPERATOR):
@@ -100,12 +116,12 @@ def test_two_services_built_at_once_on_an_empty_schema_share_one_store(
 def test_creating_the_tables_again_keeps_what_they_hold(
     postgres_url: str, opened: list[Services]
 ) -> None:
-    first = build_services(settings_for(postgres_url))
+    first = prepared(settings_for(postgres_url))
     opened.append(first)
     with recording_as(OPERATOR):
         key = first.ledger.create_key(permissions=["send"]).key
     first.ledger.recorder.create_table()  # type: ignore[attr-defined]
-    again = build_services(settings_for(postgres_url))
+    again = prepared(settings_for(postgres_url))
     opened.append(again)
 
     assert again.ledger.get_key(key.id).version == 1
@@ -119,7 +135,7 @@ def test_the_schema_named_in_the_url_is_created_with_every_table(
     before = sql(
         "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
     )
-    opened.append(build_services(settings_for(postgres_url)))
+    opened.append(prepared(settings_for(postgres_url)))
     tables = sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
         (schema,),
@@ -146,7 +162,7 @@ def test_connections_are_named_keyledger_unless_the_url_says_otherwise() -> None
 def named(postgres_url: str, opened: list[Services]) -> tuple[Services, str]:
     """Services whose connections carry a name unique to this test."""
     name = f"keyledger-{uuid.uuid4().hex[:12]}"
-    services = build_services(settings_for(f"{postgres_url}&application_name={name}"))
+    services = prepared(settings_for(f"{postgres_url}&application_name={name}"))
     opened.append(services)
     return services, name
 
@@ -207,7 +223,6 @@ def test_a_pool_of_dead_connections_is_replaced_at_the_first_request(
     named: tuple[Services, str],
 ) -> None:
     services, name = named
-    services.operators.bootstrap(ADMIN_TOKEN)
     pool = services.ledger.recorder.datastore.pool  # type: ignore[attr-defined]
     pool.wait(timeout=10)  # all its connections open, so all of them die
     terminate(name)

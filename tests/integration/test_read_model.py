@@ -14,11 +14,11 @@ import pytest
 from flask import Flask
 
 from domain import AuditContext, recording_as
-from projections import recording
-from projections.recording import ReadModelRecording
+from projections import projecting_recorder
+from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
-from service.app import Services
 from service.ledger import KeyChanges, KeyLedger
+from service.wiring import Services
 from tests.conftest import ADMIN_TOKEN, bearer
 
 KEY_COUNT = 30
@@ -31,11 +31,11 @@ def as_operator() -> Iterator[None]:
         yield
 
 
-def recorder_of(services: Services) -> ReadModelRecording:
+def recorder_of(services: Services) -> ProjectingRecorder:
     return services.ledger.ledger_recorder
 
 
-def snapshot(recorder: ReadModelRecording) -> Snapshot:
+def snapshot(recorder: ProjectingRecorder) -> Snapshot:
     """Both tables' full contents, as sorted lists of rows."""
     tables: Snapshot = {}
     with recorder.read_transaction() as cursor:
@@ -46,12 +46,12 @@ def snapshot(recorder: ReadModelRecording) -> Snapshot:
     return tables
 
 
-def event_count(recorder: ReadModelRecording) -> int:
+def event_count(recorder: ProjectingRecorder) -> int:
     with recorder.read_transaction() as cursor:
         return recorder._max_id(cursor)
 
 
-def fall_behind(recorder: ReadModelRecording) -> None:
+def fall_behind(recorder: ProjectingRecorder) -> None:
     """A store whose read model lost everything: empty tables, position 0."""
     d = recorder.dialect
     with recorder.write_transaction() as cursor:
@@ -100,11 +100,11 @@ def varied_lifecycle(ledger: KeyLedger, count: int = KEY_COUNT) -> list[UUID]:
 
 # The default batch folds the whole lifecycle at once; small ones also send
 # updates and deletions of keys created in an earlier batch to stored rows.
-@pytest.mark.parametrize("batch", [recording.REBUILD_BATCH, 7, 1])
+@pytest.mark.parametrize("batch", [projecting_recorder.REBUILD_BATCH, 7, 1])
 def test_rebuild_equals_the_live_projection(
     services: Services, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
-    monkeypatch.setattr(recording, "REBUILD_BATCH", batch)
+    monkeypatch.setattr(projecting_recorder, "REBUILD_BATCH", batch)
     varied_lifecycle(services.ledger)
     recorder = recorder_of(services)
     live = snapshot(recorder)

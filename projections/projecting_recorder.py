@@ -1,5 +1,15 @@
 """What both stores' recorders share: projecting events inside the write
 transaction, catching up a read model that is behind, and rebuilding it.
+
+Each ``insert_events`` call writes the events, the key-state rows, the audit
+entries and the read model's position in one transaction: a management call
+that returned has its change visible to every reader, on every worker and
+instance, with no lag to wait for. If the read model is ever behind the log
+(tables added to an existing store, a crash during a rebuild), the next write
+first catches it up inside the same transaction.
+
+The store-specific halves: ``projections.sqlite_recorder`` and
+``projections.postgres_recorder``.
 """
 
 from __future__ import annotations
@@ -9,21 +19,17 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from eventsourcing.persistence import (
-    StoredEvent,
-)
+from eventsourcing.persistence import StoredEvent
 
 from domain import ApiKey
-from projections.sql import (
-    AUDIT_TABLE,
-    KEYS_TABLE,
-    Dialect,
+from projections.sql import AUDIT_TABLE, KEYS_TABLE, Cursor, Dialect
+from projections.tables import (
     audit_index_ddl,
     audit_table_ddl,
     keys_index_ddl,
     keys_table_ddl,
 )
-from projections.writer import Cursor, ReadModelWriter
+from projections.writer import ReadModelWriter
 
 Decoder = Callable[[StoredEvent], ApiKey.Event]
 Progress = Callable[[int, int], None]
@@ -50,13 +56,15 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class ReadModelRecording:
-    """What both stores share: project events, catch up, rebuild."""
+class ProjectingRecorder:
+    """Mixed in before eventsourcing's recorder: project events, catch up,
+    rebuild."""
 
     dialect: Dialect
-    read_model: ReadModelWriter
+    writer: ReadModelWriter
     decode: Decoder | None = None
     datastore: Any  # SQLiteDatastore or PostgresDatastore: same transaction()
+    create_table: Callable[[], None]  # the library recorder's
 
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[Cursor]:
@@ -100,13 +108,11 @@ class ReadModelRecording:
             return
         if events is None:
             events = [self._decoder()(s) for s in stored_events]
-        position = self.read_model.position(cursor)
+        position = self.writer.position(cursor)
         if position < notification_ids[0] - 1:
-            self._apply_range(
-                cursor, self.read_model, position, notification_ids[0] - 1
-            )
-        self.read_model.apply_all(cursor, notification_ids, events)
-        self.read_model.set_position(cursor, notification_ids[-1])
+            self._apply_range(cursor, self.writer, position, notification_ids[0] - 1)
+        self.writer.apply_all(cursor, notification_ids, events)
+        self.writer.set_position(cursor, notification_ids[-1])
 
     def _apply_range(
         self, cursor: Cursor, writer: ReadModelWriter, gt: int, lte: int
@@ -126,7 +132,7 @@ class ReadModelRecording:
     def _lock_schema(self, cursor: Cursor) -> None:
         """Nothing to do where writers take turns anyway (SQLite)."""
 
-    def create_tables(self, statements: Sequence[str]) -> None:
+    def create_extra_tables(self, statements: Sequence[str]) -> None:
         """Creates tables kept beside the log (operators, ...); instances
         starting at once take turns, as they do for the log's own tables."""
         with self.write_transaction() as cursor:
@@ -137,17 +143,17 @@ class ReadModelRecording:
     def view_lag(self) -> int:
         """How many recorded events the read model has not applied."""
         with self.read_transaction() as cursor:
-            return max(0, self._max_id(cursor) - self.read_model.position(cursor))
+            return max(0, self._max_id(cursor) - self.writer.position(cursor))
 
     def catch_up(self) -> int:
         """Applies what the read model missed; returns the number of events."""
         with self.write_transaction() as cursor:
             self._lock_for_projection(cursor)
-            position = self.read_model.position(cursor)
+            position = self.writer.position(cursor)
             last = self._max_id(cursor)
-            applied = self._apply_range(cursor, self.read_model, position, last)
+            applied = self._apply_range(cursor, self.writer, position, last)
             if last > position:
-                self.read_model.set_position(cursor, last)
+                self.writer.set_position(cursor, last)
             return applied
 
     def rebuild(self, progress: Progress | None = None) -> int:
@@ -199,7 +205,7 @@ class ReadModelRecording:
                 d, AUDIT_TABLE
             ):
                 cursor.execute(statement)
-            self.read_model.set_position(cursor, last)
+            self.writer.set_position(cursor, last)
         if progress:
             progress(last, last)
         return last

@@ -1,0 +1,193 @@
+"""The read model's tables: each column once, with its SQL type and how its
+value is stored and read back.
+
+The writer, the queries and the DDL all come from these column lists, and
+each list matches its row type field for field (``KeyRow``, ``AuditEntry``;
+checked on import). Times are stored as integers (microseconds since the
+epoch; ``expires_at`` in whole seconds) so both stores compare them the same
+way and indexes stay small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+from uuid import UUID
+
+from projections.audit_trail import AuditEntry
+from projections.key_state import KeyRow
+from projections.sql import (
+    AUDIT_TABLE,
+    KEYS_TABLE,
+    POSITION_TABLE,
+    Dialect,
+    from_micros,
+    from_seconds,
+    to_micros,
+    to_seconds,
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_list(value: Sequence[str]) -> str:
+    return json.dumps(list(value))
+
+
+def _tuple_of_json(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    encode: Callable[[Any], Any] = _same
+    decode: Callable[[Any], Any] = _same
+    # In SQLite only "INTEGER PRIMARY KEY" makes the column the table's own
+    # row id; any other spelling keeps a second index beside the table.
+    sqlite_type: str | None = None
+
+
+KEY_COLUMNS: tuple[Column, ...] = (
+    Column("key_id", "TEXT PRIMARY KEY", str, UUID),
+    Column("dev_key", "TEXT NOT NULL"),
+    Column("secret_hash", "TEXT NOT NULL"),
+    Column("description", "TEXT NOT NULL"),
+    Column("expires_at", "BIGINT", to_seconds, from_seconds),
+    Column("ip_whitelist", "TEXT NOT NULL", _json_list, _tuple_of_json),
+    Column("permissions", "TEXT NOT NULL", _json_list, _tuple_of_json),
+    Column("enabled", "SMALLINT NOT NULL", lambda v: 1 if v else 0, bool),
+    Column("created_at", "BIGINT NOT NULL", to_micros, from_micros),
+    Column("updated_at", "BIGINT NOT NULL", to_micros, from_micros),
+    Column("version", "BIGINT NOT NULL", _same, int),
+)
+
+AUDIT_COLUMNS: tuple[Column, ...] = (
+    Column("notification_id", "BIGINT PRIMARY KEY", _same, int, "INTEGER PRIMARY KEY"),
+    Column("key_id", "TEXT NOT NULL", str, UUID),
+    Column("version", "BIGINT NOT NULL", _same, int),
+    Column("type", "TEXT NOT NULL"),
+    Column("occurred_at", "BIGINT NOT NULL", to_micros, from_micros),
+    Column("actor", "TEXT NOT NULL"),
+    Column("source_ip", "TEXT"),
+    Column("request_id", "TEXT"),
+    Column("changes", "TEXT NOT NULL", _compact_json, json.loads),
+)
+
+KEY_COLUMN = {column.name: column for column in KEY_COLUMNS}
+
+
+def _check_matches(row_type: type, columns: Sequence[Column]) -> None:
+    names = [field.name for field in fields(row_type)]
+    if names != [column.name for column in columns]:
+        msg = f"{row_type.__name__} fields and their columns differ: {names}"
+        raise TypeError(msg)
+
+
+_check_matches(KeyRow, KEY_COLUMNS)
+_check_matches(AuditEntry, AUDIT_COLUMNS)
+
+
+def column_list(columns: Sequence[Column]) -> str:
+    return ", ".join(column.name for column in columns)
+
+
+def encode_key_row(row: KeyRow) -> list[Any]:
+    """A key row's stored values, in ``KEY_COLUMNS`` order."""
+    return [column.encode(getattr(row, column.name)) for column in KEY_COLUMNS]
+
+
+def decode_key_row(stored: Any) -> KeyRow:
+    """A stored row (mapping by column name) as a ``KeyRow``."""
+    return KeyRow(*(column.decode(stored[column.name]) for column in KEY_COLUMNS))
+
+
+def encode_audit_entry(entry: AuditEntry) -> tuple[Any, ...]:
+    """An audit entry's stored values, in ``AUDIT_COLUMNS`` order.
+
+    Spelled out because a rebuild calls it once per event;
+    tests/unit/test_tables.py checks it against the column list.
+    """
+    return (
+        entry.notification_id,
+        str(entry.key_id),
+        entry.version,
+        entry.type,
+        to_micros(entry.occurred_at),
+        entry.actor,
+        entry.source_ip,
+        entry.request_id,
+        _compact_json(entry.changes),
+    )
+
+
+def decode_audit_entry(stored: Any) -> AuditEntry:
+    return AuditEntry(*(column.decode(stored[column.name]) for column in AUDIT_COLUMNS))
+
+
+# DDL.
+
+
+def _table_ddl(dialect: Dialect, name: str, columns: Sequence[Column]) -> str:
+    specs = ", ".join(
+        f"{column.name} "
+        + (
+            column.sqlite_type
+            if dialect.name == "sqlite" and column.sqlite_type
+            else column.sql_type
+        )
+        for column in columns
+    )
+    return f"CREATE TABLE IF NOT EXISTS {dialect.table(name)} ({specs})"
+
+
+def keys_table_ddl(dialect: Dialect, name: str) -> str:
+    return _table_ddl(dialect, name, KEY_COLUMNS)
+
+
+def keys_index_ddl(dialect: Dialect, table: str) -> list[str]:
+    t = dialect.table(table)
+    return [
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_dev_key ON {t} (dev_key)",
+        f"CREATE INDEX IF NOT EXISTS {table}_newest ON {t} (created_at, key_id)",
+    ]
+
+
+def audit_table_ddl(dialect: Dialect, name: str) -> str:
+    return _table_ddl(dialect, name, AUDIT_COLUMNS)
+
+
+def audit_index_ddl(dialect: Dialect, table: str) -> list[str]:
+    t = dialect.table(table)
+    return [
+        f"CREATE INDEX IF NOT EXISTS {table}_key ON {t} (key_id, notification_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_actor ON {t} (actor, notification_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_type ON {t} (type, notification_id)",
+        f"CREATE INDEX IF NOT EXISTS {table}_time ON {t} (occurred_at)",
+    ]
+
+
+def position_table_ddl(dialect: Dialect) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {dialect.table(POSITION_TABLE)} ("
+        "name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+    )
+
+
+def read_model_ddl(dialect: Dialect) -> list[str]:
+    return [
+        keys_table_ddl(dialect, KEYS_TABLE),
+        *keys_index_ddl(dialect, KEYS_TABLE),
+        audit_table_ddl(dialect, AUDIT_TABLE),
+        *audit_index_ddl(dialect, AUDIT_TABLE),
+        position_table_ddl(dialect),
+    ]

@@ -1,0 +1,126 @@
+"""The composition root: the one place that turns settings into services.
+
+``build_services`` connects to a store that is ready; ``prepare_store`` makes
+it ready (schema, read-model catch-up, first admin). gunicorn's master and
+``keyledger init`` prepare once; workers, the CLI and tests build.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from projections.credentials import (
+    CredentialsLookup,
+    postgres_connector,
+    sqlite_connector,
+)
+from service.authorization import Authorizer
+from service.config import (
+    APPLICATION_NAME_SETTING,
+    Settings,
+    Store,
+    load_master_key,
+    parse_store,
+)
+from service.ledger import KeyLedger
+from service.logs import log_format
+from service.operators import OperatorRegistry, operators_ddl
+from service.sealing import SecretSealer
+
+
+@dataclass
+class Services:
+    """Everything a request or a command may need, built once per process."""
+
+    settings: Settings
+    ledger: KeyLedger
+    operators: OperatorRegistry
+    authorizer: Authorizer
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Services over a prepared store; creates no table and writes nothing."""
+    store = parse_store(settings)
+    ledger = _ledger(settings, store)
+    recorder = ledger.ledger_recorder
+    operators = OperatorRegistry(
+        recorder.dialect,
+        recorder.read_transaction,
+        recorder.write_transaction,
+        ledger.clock,
+    )
+    lookup = CredentialsLookup(recorder.dialect, _credentials_connector(store))
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        operators=operators,
+        authorizer=Authorizer(lookup, ledger.sealer),
+    )
+
+
+def prepare_store(services: Services) -> str | None:
+    """Makes the store ready to serve: creates what is missing (event log,
+    read model, operators), applies events the read model missed, and
+    creates the first admin on an empty store, printing a generated token
+    once. Returns the first admin's token when this call created it.
+    Safe when several instances prepare the same store at once."""
+    recorder = services.ledger.ledger_recorder
+    recorder.create_table()
+    recorder.create_extra_tables([operators_ddl(recorder.dialect)])
+    recorder.catch_up()
+    supplied = services.settings.bootstrap_token
+    token = services.operators.create_first_admin(supplied)
+    if token is not None and supplied is None:
+        # Deliberately not the logging system: this is the one time the token
+        # is shown, to the person starting the service, and never again.
+        if log_format() == "json":
+            notice = {
+                "logger": "keyledger.bootstrap",
+                "message": "first admin operator created; store the token now, "
+                "it is not shown again",
+                "operator": "admin",
+                "token": token,
+            }
+            sys.stderr.write(json.dumps(notice) + "\n")
+        else:
+            sys.stderr.write(
+                "\n=== keyledger: first admin operator created ===\n"
+                f"    name:  admin\n    token: {token}\n"
+                "    Store it now; it is not shown again.\n\n"
+            )
+        sys.stderr.flush()
+    return token
+
+
+def _ledger(settings: Settings, store: Store) -> KeyLedger:
+    env = dict(store.eventsourcing_env)
+    env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache_size)
+    # prepare_store creates the tables, once, not every process that opens
+    # the store.
+    env["CREATE_TABLE"] = "n"
+    if store.sqlite_path is not None:
+        store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    sealer = SecretSealer(load_master_key(settings, store))
+    return KeyLedger(env, sealer)
+
+
+def _credentials_connector(store: Store) -> Callable[[], Any]:
+    if store.sqlite_path is not None:
+        return sqlite_connector(str(store.sqlite_path))
+    env = store.eventsourcing_env
+    return postgres_connector(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"],
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        application_name=env[APPLICATION_NAME_SETTING],
+    )

@@ -1,0 +1,75 @@
+"""The read model's column lists against their row types and encoders."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from projections.audit_trail import AuditEntry
+from projections.key_state import KeyRow
+from projections.tables import (
+    AUDIT_COLUMNS,
+    KEY_COLUMNS,
+    decode_audit_entry,
+    decode_key_row,
+    encode_audit_entry,
+    encode_key_row,
+)
+
+MOMENT = datetime(2027, 1, 31, 12, 30, 45, 123456, tzinfo=UTC)
+
+
+def _entry() -> AuditEntry:
+    return AuditEntry(
+        notification_id=42,
+        key_id=uuid4(),
+        version=3,
+        type="ip_whitelist_changed",
+        occurred_at=MOMENT,
+        actor="alice",
+        source_ip="192.0.2.1",
+        request_id=None,
+        changes={"ip_whitelist": {"from": [], "to": ["192.0.2.0/24"]}},
+    )
+
+
+def _row() -> KeyRow:
+    return KeyRow(
+        key_id=uuid4(),
+        dev_key="dk",
+        secret_hash="ab" * 32,
+        description="one key",
+        expires_at=MOMENT.replace(microsecond=0),
+        ip_whitelist=("192.0.2.0/24",),
+        permissions=("send",),
+        enabled=False,
+        created_at=MOMENT,
+        updated_at=MOMENT,
+        version=5,
+    )
+
+
+def test_each_row_type_has_exactly_its_columns() -> None:
+    assert [f.name for f in fields(KeyRow)] == [c.name for c in KEY_COLUMNS]
+    assert [f.name for f in fields(AuditEntry)] == [c.name for c in AUDIT_COLUMNS]
+
+
+def test_the_spelled_out_audit_encoder_follows_the_column_list() -> None:
+    entry = _entry()
+    by_columns = tuple(c.encode(getattr(entry, c.name)) for c in AUDIT_COLUMNS)
+    assert encode_audit_entry(entry) == by_columns
+
+
+def test_audit_entries_read_back_as_written() -> None:
+    entry = _entry()
+    stored = dict(
+        zip([c.name for c in AUDIT_COLUMNS], encode_audit_entry(entry), strict=True)
+    )
+    assert decode_audit_entry(stored) == entry
+
+
+def test_key_rows_read_back_as_written() -> None:
+    row = _row()
+    stored = dict(zip([c.name for c in KEY_COLUMNS], encode_key_row(row), strict=True))
+    assert decode_key_row(stored) == row
