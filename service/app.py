@@ -11,7 +11,7 @@ import swagger_ui_bundle
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import logs, metrics
+from service import console, logs, metrics
 from service.access import AccessLog
 from service.api import audit, context, errors, keys, openapi
 from service.auth_endpoint import AuthEndpoint
@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     openapi.declare_service_paths(api)
     errors.register_error_handlers(app)
     context.install(app)
+    console.install(app, services)
     measured = metrics.enabled()
     if measured:
         _count_requests(app)
@@ -62,7 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxy_hops
+            app.wsgi_app,
+            x_for=settings.trusted_proxy_hops,
+            x_proto=settings.trusted_proxy_hops,
         )
     return app
 
@@ -118,6 +121,8 @@ def _require_json_bodies(app: Flask) -> None:
     def only_json() -> Response | None:
         if request.method not in ("POST", "PATCH", "PUT"):
             return None
+        if request.blueprint == console.BLUEPRINT_NAME:
+            return None  # HTML forms: the console checks its own bodies
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )

@@ -46,6 +46,10 @@ class Settings:
     postgres_pool_size: int = 2
     postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000
+    # Console sign-in sessions end after this long without a request, and
+    # this long after sign-in whatever happens (seconds).
+    console_idle_timeout: int = 30 * 60
+    console_absolute_timeout: int = 12 * 60 * 60
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -59,12 +63,16 @@ _ENVIRONMENT = {
     "postgres_pool_size": "KEYLEDGER_POSTGRES_POOL_SIZE",
     "postgres_max_overflow": "KEYLEDGER_POSTGRES_MAX_OVERFLOW",
     "aggregate_cache_size": "KEYLEDGER_AGGREGATE_CACHE_SIZE",
+    "console_idle_timeout": "KEYLEDGER_CONSOLE_IDLE_TIMEOUT",
+    "console_absolute_timeout": "KEYLEDGER_CONSOLE_ABSOLUTE_TIMEOUT",
 }
 _INTEGERS = {
     "trusted_proxy_hops",
     "postgres_pool_size",
     "postgres_max_overflow",
     "aggregate_cache_size",
+    "console_idle_timeout",
+    "console_absolute_timeout",
 }
 
 

@@ -86,6 +86,21 @@ class OperatorRegistry:
             return None
         return Operator(row["name"], Role(row["role"]), from_micros(row["created_at"]))
 
+    def active(self, name: str) -> Operator | None:
+        """The operator called ``name`` unless it is unknown or revoked."""
+        with self._read() as cursor:
+            cursor.execute(
+                self._q(
+                    f"SELECT name, role, created_at FROM {self._table} "
+                    "WHERE name = ? AND revoked_at IS NULL"
+                ),
+                (name,),
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return Operator(row["name"], Role(row["role"]), from_micros(row["created_at"]))
+
     def create(self, name: str, role: str, token: str | None = None) -> str:
         """Adds an operator and returns its token (shown once)."""
         if not _NAME.fullmatch(name):
