@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # bench/ shares the tests' gunicorn starter
+from tests.support.gunicorn import GunicornServer  # noqa: E402
+
 LATENCY = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -33,12 +34,6 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_gunicorn_config(store: Path, settings: dict[str, Any]) -> Path:
     """One settings file, used by all three targets alike."""
     path = store / "gunicorn.bench.conf.py"
@@ -47,37 +42,23 @@ def write_gunicorn_config(store: Path, settings: dict[str, Any]) -> Path:
 
 
 def start(target: Target, config: Path, log: Path, timeout: float = 60.0) -> None:
-    target.port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "WEB_"))
-    }
-    env.update(target.env)
-    target.process = subprocess.Popen(
-        [
-            sys.executable,
-            *("-m", "gunicorn", "-c", str(config)),
-            *("--bind", f"127.0.0.1:{target.port}", "--error-logfile", str(log)),
-            target.app_uri,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    """Serves ``target`` under ``config`` with the tests' gunicorn starter;
+    any HTTP answer on / counts as started (the constant apps have no
+    /healthz)."""
+    server = GunicornServer(
+        target.env,
+        workers=None,  # the bench config's
+        log_path=log,
+        app=target.app_uri,
+        config=str(config),
+        ready_path="/",
+        ready_status=None,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if target.process.poll() is not None:
-            raise RuntimeError(f"{target.name}: gunicorn exited; see {log}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", target.port, timeout=2)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{target.name}: gunicorn did not answer within {timeout}s")
+    try:
+        server.start(timeout)
+    except RuntimeError as error:
+        raise RuntimeError(f"{target.name}: {error}; see {log}") from None
+    target.port, target.process = server.port, server.process
 
 
 class Served(Protocol):

@@ -31,7 +31,9 @@ from typing import Any
 
 import psycopg
 from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, fill_store, open_store
-from served_app import free_port, stop, wrk
+from served_app import stop, wrk
+
+from tests.support.gunicorn import GunicornServer  # served_app put it on the path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -95,39 +97,23 @@ def call(port: int, method: str, path: str, body: Any, headers: dict[str, str]) 
 
 
 def serve(store: Store, log: Path, timeout: float = 60.0) -> None:
-    """Starts gunicorn -c gunicorn.conf.py wsgi:app, as operators run it."""
-    store.port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN")}
-    env.update(
+    """Starts gunicorn -c gunicorn.conf.py wsgi:app, as operators run it,
+    with the tests' gunicorn starter."""
+    server = GunicornServer(
         {
             "KEYLEDGER_DATABASE_URL": store.url,
             "KEYLEDGER_SECRET_KEY": SECRET_KEY,
             "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
             "KEYLEDGER_LOG_LEVEL": "WARNING",
-            "KEYLEDGER_BIND": f"127.0.0.1:{store.port}",
-            "WEB_CONCURRENCY": str(WORKERS),
-        }
+        },
+        workers=WORKERS,
+        log_path=log,
     )
-    with log.open("ab") as out:
-        store.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if store.process.poll() is not None:
-            raise RuntimeError(f"{store.name}: gunicorn exited; see {log}")
-        try:
-            if call(store.port, "GET", "/healthz", None, {}) == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)  # a process starting: bounded by the deadline
-    raise RuntimeError(f"{store.name}: gunicorn not healthy within {timeout}s")
+    try:
+        server.start(timeout)
+    except RuntimeError as error:
+        raise RuntimeError(f"{store.name}: {error}; see {log}") from None
+    store.port, store.process = server.port, server.process
 
 
 def check_answers(store: Store) -> None:

@@ -193,9 +193,18 @@ class KeyLedger(Application[UUID]):
         return IssuedSecret(self._change(key_id, expected_version, reset), dev_secret)
 
     def reveal_secret(self, key_id: UUID) -> IssuedSecret:
-        sealed: list[str] = []
-        key = self._change(key_id, None, lambda k: sealed.append(k.reveal_secret()))
-        return IssuedSecret(key, self.sealer.unseal(sealed[-1], key.dev_key))
+        revealed: list[str] = []
+
+        def reveal(key: ApiKey) -> None:
+            # Opened before the reveal is recorded: a seal that cannot be
+            # opened (another master key, altered data) raises SealError and
+            # records nothing, since nothing was shown.
+            secret = self.sealer.unseal(key.sealed_secret, key.dev_key)
+            key.reveal_secret()
+            revealed.append(secret)
+
+        key = self._change(key_id, None, reveal)
+        return IssuedSecret(key, revealed[-1])
 
     def disable_key(self, key_id: UUID, expected_version: int | None = None) -> ApiKey:
         return self._change(key_id, expected_version, ApiKey.disable)

@@ -121,16 +121,18 @@ def configure(form: str, level: str) -> None:
 class GunicornLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's own lines in keyledger's format.
 
-    Its access log stays silent: keyledger writes exactly one access line
-    per request itself (``service.access``), with the request id, the
-    operator or DevKey and the auth outcome that gunicorn cannot know.
+    gunicorn writes no access line unless told to (``--access-logfile``):
+    keyledger writes exactly one per request itself (``service.access``),
+    with the request id, the operator or DevKey and the auth outcome that
+    gunicorn cannot know.
     """
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        chosen = formatter(log_format())
+        form = log_format()
+        chosen = formatter(form)
         for handler in self.error_log.handlers:
             handler.setFormatter(chosen)
-
-    def access(self, *_: Any, **__: Any) -> None:
-        return None
+        if form == "json":  # else an access line keeps gunicorn's own format
+            for handler in self.access_log.handlers:
+                handler.setFormatter(chosen)

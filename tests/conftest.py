@@ -8,7 +8,6 @@ message, unless KEYLEDGER_REQUIRE_POSTGRES=1 (as in CI) makes that a failure.
 
 from __future__ import annotations
 
-import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,15 +20,13 @@ from flask.testing import FlaskClient
 
 from service.api.context import services_of
 from service.app import create_app
-from service.config import encode_key, load_settings
+from service.config import load_settings
 from service.wiring import Services, build_services, prepare_store
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.http import ApiClient
+from tests.support.sql import POSTGRES_URL
 
-POSTGRES_URL = os.environ.get(
-    "KEYLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 REQUIRE_POSTGRES = os.environ.get("KEYLEDGER_REQUIRE_POSTGRES", "") not in ("", "0")
-ADMIN_TOKEN = "klo_test-admin-token-0123456789abcdefghijklmnop"
-SECRET_KEY = encode_key(bytes(range(32)))
 STORES = ["sqlite", "postgres"]
 
 _postgres_reason: list[str | None] = []
@@ -52,7 +49,8 @@ def postgres_unavailable() -> str | None:
     return _postgres_reason[0]
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def fresh_postgres_schema() -> Iterator[str]:
+    """Yields the URL of a new, empty schema; drops it afterwards."""
     reason = postgres_unavailable()
     if reason is not None:
         if REQUIRE_POSTGRES:
@@ -78,13 +76,13 @@ def database_url(store_kind: str, tmp_path: Path) -> Iterator[str]:
     if store_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'keyledger.db'}"
     else:
-        yield from _postgres_schema_url()
+        yield from fresh_postgres_schema()
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL schema, for tests that only make sense there."""
-    yield from _postgres_schema_url()
+    yield from fresh_postgres_schema()
 
 
 @pytest.fixture
@@ -132,68 +130,6 @@ def app(config: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def basic(dev_key: str, dev_secret: str) -> dict[str, str]:
-    encoded = base64.b64encode(f"{dev_key}:{dev_secret}".encode()).decode()
-    return {"Authorization": f"Basic {encoded}"}
-
-
-class ApiClient:
-    """Small helper for the calls tests repeat; each returns the response."""
-
-    def __init__(self, client: FlaskClient, token: str = ADMIN_TOKEN) -> None:
-        self.client = client
-        self.headers = bearer(token)
-
-    def as_token(self, token: str) -> ApiClient:
-        return ApiClient(self.client, token)
-
-    def create(self, **body: Any) -> Any:
-        body.setdefault("permissions", ["send", "verify"])
-        return self.client.post("/v1/keys", json=body, headers=self.headers)
-
-    def create_key(self, **body: Any) -> dict[str, Any]:
-        response = self.create(**body)
-        assert response.status_code == 201, response.json
-        return dict(response.json)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(
-            path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
-        )
-
-    def patch(self, key_id: str, body: Any, **headers: str) -> Any:
-        return self.client.patch(
-            f"/v1/keys/{key_id}", json=body, headers={**self.headers, **headers}
-        )
-
-    def action(self, key_id: str, name: str, **headers: str) -> Any:
-        return self.client.post(
-            f"/v1/keys/{key_id}/{name}", headers={**self.headers, **headers}
-        )
-
-    def delete(self, key_id: str, **headers: str) -> Any:
-        return self.client.delete(
-            f"/v1/keys/{key_id}", headers={**self.headers, **headers}
-        )
-
-    def auth(
-        self,
-        dev_key: str,
-        dev_secret: str,
-        api: str = "send",
-        client_ip: str = "203.0.113.9",
-    ) -> Any:
-        return self.client.post(
-            "/v1/auth",
-            json={"api": api, "client_ip": client_ip},
-            headers=basic(dev_key, dev_secret),
-        )
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from domain import DomainError, InvalidValue, KeyDeleted
 from service import metrics
 from service.api.versions import etag
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
+from service.sealing import SealError
 
 logger = logging.getLogger("keyledger.errors")
 
@@ -126,6 +127,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
         return error_response(422, str(error))
+
+    @app.errorhandler(SealError)
+    def unopenable_seal(_: SealError) -> Response:
+        # Not the caller's fault and not transient: the service holds another
+        # KEYLEDGER_SECRET_KEY than the one that sealed this secret, or the
+        # stored event was altered. Say so, without any secret material.
+        logger.error("a sealed DevSecret could not be opened: wrong key or altered")
+        return error_response(
+            500,
+            "the DevSecret cannot be opened with this service's KEYLEDGER_SECRET_KEY "
+            "(another key, or the stored data was altered); nothing was revealed",
+        )
 
     @app.errorhandler(KeyBusy)
     def busy(_: KeyBusy) -> Response:

@@ -15,7 +15,7 @@ from uuid import UUID
 from domain import EVENT_TYPE_NAMES
 from projections.queries import AuditFilter
 from service.audit_export import EXPORT_FORMATS, export
-from service.cli.common import Refused, add_json, answer, opened, time_argument
+from service.cli.common import UsageError, add_json, answer, opened, time_argument
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -82,9 +82,9 @@ def _output(path: str | None) -> Iterator[TextIO]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.since and args.until and args.until < args.since:
-        raise Refused("--until must not be before --since")
+        raise UsageError("--until must not be before --since")
     if args.json and args.output is None:
-        raise Refused("--json prints a summary, so the export needs --output FILE")
+        raise UsageError("--json prints a summary, so the export needs --output FILE")
     selection = AuditFilter(
         key_id=args.key_id,
         actor=args.actor,

@@ -23,6 +23,11 @@ class Refused(Exception):
     """The command cannot do what was asked; the message says why (exit 1)."""
 
 
+class UsageError(Exception):
+    """The arguments contradict each other, which the parser cannot see
+    (exit 2, like argparse's own usage errors)."""
+
+
 @contextlib.contextmanager
 def opened() -> Iterator[Services]:
     services = build_services(load_settings())

@@ -14,7 +14,7 @@ from uuid import UUID
 from projections.key_state import key_row
 from projections.queries import KeyFilter
 from service.cli.common import (
-    Refused,
+    UsageError,
     acting,
     add_actor,
     add_json,
@@ -215,7 +215,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.expires_at is not None:
         values["expires_at"] = None if args.expires_at == "never" else args.expires_at
     if args.any_ip and args.ip_whitelist:
-        raise Refused("give --ip or --any-ip, not both")
+        raise UsageError("give --ip or --any-ip, not both")
     if args.any_ip:
         values["ip_whitelist"] = []
     elif args.ip_whitelist:
@@ -223,7 +223,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.permissions:
         values["permissions"] = args.permissions
     if not values:
-        raise Refused(
+        raise UsageError(
             "name at least one change: --description, --expires-at, --ip, --any-ip "
             "or --permission"
         )

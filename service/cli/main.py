@@ -10,11 +10,12 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
+import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from domain import DomainError, InvalidValue, KeyDeleted
 from service.cli import audit, keys, operators, store
-from service.cli.common import Refused
+from service.cli.common import Refused, UsageError
 from service.config import ConfigurationError
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 from service.operators import OperatorError
@@ -64,7 +65,9 @@ def _failure(error: BaseException) -> str:
         return f"--if-match does not match: the key is at version {error.current}"
     if isinstance(error, KeyBusy):
         return "the key is being changed by many callers at once; retry shortly"
-    if isinstance(error, PersistenceError | sqlite3.Error):
+    if isinstance(error, PersistenceError | sqlite3.Error | psycopg.Error):
+        if _never_prepared(error):
+            return "the store is not prepared: run `keyledger init` first"
         return f"the store failed: {type(error).__name__}: {error}".strip()
     if isinstance(error, OSError):
         where = f" ({error.filename})" if error.filename else ""
@@ -74,12 +77,21 @@ def _failure(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {error}"
 
 
+def _never_prepared(error: Exception) -> bool:
+    """A missing table: SQLite's "no such table", PostgreSQL's 42P01."""
+    text = str(error)
+    return "no such table" in text or ("relation" in text and "does not exist" in text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)  # exits 2 on a usage error
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except UsageError as error:
+        print(f"keyledger: error: {error}", file=sys.stderr)
+        return USAGE
     except BrokenPipeError:
         # The reader went away (``| head``): nothing more to say to it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

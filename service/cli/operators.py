@@ -63,10 +63,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         }
         for op in operators
     ]
-    rows = [f"{'NAME':24} {'ROLE':8} {'CREATED':27} REVOKED"]
+    rows = [f"{'NAME':24} {'ROLE':8} {'CREATED':20} REVOKED"]
     rows += [
-        f"{i['name']:24} {i['role']:8} {i['created_at']:27} {i['revoked_at'] or '-'}"
-        for i in items
+        f"{op.name:24} {op.role.value:8} {format_time(op.created_at, 'seconds'):20} "
+        + (format_time(op.revoked_at, "seconds") if op.revoked_at else "-")
+        for op in operators
     ]
     answer(args, {"items": items}, "\n".join(rows))
     return 0

@@ -18,9 +18,11 @@ import pytest
 
 from service.config import load_settings
 from service.wiring import Services, build_services
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
+from tests.conftest import open_services
 from tests.support.browser import axe_violations, chromium_unavailable, launch
-from tests.support.gunicorn import GunicornServer, bearer
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
+from tests.support.gunicorn import GunicornServer, service_env
+from tests.support.http import ServedApi
 
 REQUIRE_BROWSER = os.environ.get("KEYLEDGER_REQUIRE_BROWSER", "") not in ("", "0")
 AUDITOR_TOKEN = "klo_browser-auditor-token-0123456789"
@@ -41,15 +43,10 @@ class Console:
         return self.server.base + path
 
     def create_key(self, **body: Any) -> dict[str, Any]:
-        body.setdefault("permissions", ["send", "verify"])
-        response = self.server.request(
-            "POST", "/v1/keys", body, headers=bearer(ADMIN_TOKEN)
-        )
-        assert response.status == 201, response.body
-        return dict(response.json())
+        return ServedApi(self.server).create_key(**body)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        return self.server.request(method, path, body, headers=bearer(ADMIN_TOKEN))
+        return ServedApi(self.server).call(method, path, body)
 
     def services(self) -> Services:
         """The services on the served store (close when done)."""
@@ -68,12 +65,7 @@ def chromium_ready() -> None:
 @contextmanager
 def served_console(folder: Path) -> Iterator[Console]:
     """A new store with an admin and an auditor, served by real gunicorn."""
-    env = {
-        "KEYLEDGER_DATABASE_URL": f"sqlite:///{folder / 'keyledger.db'}",
-        "KEYLEDGER_SECRET_KEY": SECRET_KEY,
-        "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
-        "KEYLEDGER_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(f"sqlite:///{folder / 'keyledger.db'}")
     # Prepared the way gunicorn's master prepares it, plus an auditor.
     services = open_services(
         {

@@ -16,8 +16,8 @@ from tests.browser.conftest import (
     assert_accessible,
     served_console,
 )
-from tests.conftest import ADMIN_TOKEN
 from tests.support.browser import ensure_axe, sign_in
+from tests.support.credentials import ADMIN_TOKEN
 
 
 @pytest.fixture(scope="module")

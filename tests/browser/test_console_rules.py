@@ -9,8 +9,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import AUDITOR_TOKEN, Console
-from tests.conftest import ADMIN_TOKEN
 from tests.support.browser import sign_in
+from tests.support.credentials import ADMIN_TOKEN
 
 CHANGING_CONTROLS = [
     ("link", "Create Now"),

@@ -12,8 +12,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Console
-from tests.conftest import ADMIN_TOKEN
 from tests.support.browser import sign_in
+from tests.support.credentials import ADMIN_TOKEN
 
 
 def authorize(console: Console, dev_key: str, dev_secret: str) -> int:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 MICROSECOND = timedelta(microseconds=1)
 

@@ -1,59 +1,27 @@
 """``POST /v1/auth`` (api.md, "Authorizing a request") through the Flask test
-client, on SQLite and PostgreSQL: every answer, the order of the 403 reasons,
-IP matching edge cases, expiry at the second, and revocation that the very
-next call obeys."""
+client, on SQLite and PostgreSQL: every answer and the order of the 403
+reasons. (IP matching, expiry and revocation: test_auth_rules.py.)
+"""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from service.authorization import Authorizer
-from tests.conftest import ApiClient, basic, bearer
-
-CLIENT_IP = "203.0.113.9"
-# The operators' clock for keys whose expiry has passed in real time: a past
-# expiry is refused at the API, so such keys are made "back then".
-BACK_THEN = datetime(2020, 1, 1, tzinfo=UTC)
-PASSED_EXPIRY = "2020-06-30T12:00:00Z"
-INVALID_CREDENTIALS = {"allowed": False, "reason": "invalid_credentials"}
-
-
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def post_auth(api: ApiClient, headers: dict[str, str], body: Any = None) -> Any:
-    payload = {"api": "send", "client_ip": CLIENT_IP} if body is None else body
-    return api.client.post("/v1/auth", json=payload, headers=headers)
-
-
-def fingerprint(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Everything a client can see of an answer, except the Date header and
-    the request id (new for every request)."""
-    headers = sorted(
-        (k, v) for k, v in response.headers.items() if k not in ("Date", "X-Request-Id")
-    )
-    return response.status_code, headers, response.get_data()
-
-
-@contextmanager
-def operators_clock(app: Flask, moment: datetime) -> Iterator[None]:
-    """Management calls inside validate expiries against ``moment``."""
-    ledger = app.extensions["keyledger"].ledger
-    real = ledger.clock
-    ledger.clock = lambda: moment
-    try:
-        yield
-    finally:
-        ledger.clock = real
-
+from tests.e2e.auth_requests import (
+    BACK_THEN,
+    CLIENT_IP,
+    INVALID_CREDENTIALS,
+    PASSED_EXPIRY,
+    b64,
+    fingerprint,
+    operators_clock,
+    post_auth,
+)
+from tests.support.http import ApiClient, basic, bearer
 
 # 200.
 
@@ -293,158 +261,3 @@ def test_a_secret_is_never_echoed_in_an_answer(
         data = response.get_data(as_text=True)
         assert key_pair["dev_secret"] not in data
         assert key_pair["other_secret"] not in data
-
-
-# Whitelist matching.
-
-IP_CASES = [
-    pytest.param(["203.0.113.0/24"], "203.0.113.0", True, id="v4-first"),
-    pytest.param(["203.0.113.0/24"], "203.0.113.255", True, id="v4-last"),
-    pytest.param(["203.0.113.0/24"], "203.0.112.255", False, id="v4-below"),
-    pytest.param(["203.0.113.0/24"], "203.0.114.0", False, id="v4-above"),
-    pytest.param(["203.0.113.7"], "203.0.113.7", True, id="v4-host"),
-    pytest.param(["203.0.113.7"], "203.0.113.8", False, id="v4-host-next"),
-    pytest.param(["2001:db8:1:2::/64"], "2001:db8:1:2::", True, id="v6-64-first"),
-    pytest.param(
-        ["2001:db8:1:2::/64"],
-        "2001:db8:1:2:ffff:ffff:ffff:ffff",
-        True,
-        id="v6-64-last",
-    ),
-    pytest.param(
-        ["2001:db8:1:2::/64"],
-        "2001:db8:1:1:ffff:ffff:ffff:ffff",
-        False,
-        id="v6-64-below",
-    ),
-    pytest.param(["2001:db8:1:2::/64"], "2001:db8:1:3::", False, id="v6-64-above"),
-    pytest.param(["2001:db8::7"], "2001:db8::7", True, id="v6-host"),
-    pytest.param(["2001:db8::7"], "2001:0DB8:0:0:0:0:0:7", True, id="v6-host-long"),
-    pytest.param(["2001:db8::7"], "2001:db8::8", False, id="v6-host-next"),
-    pytest.param(["203.0.113.0/24"], "::ffff:203.0.113.9", True, id="mapped-in-v4"),
-    pytest.param(["203.0.113.0/24"], "::ffff:203.0.114.9", False, id="mapped-out"),
-    pytest.param(["::ffff:203.0.113.0/120"], "203.0.113.9", True, id="mapped-entry"),
-    pytest.param(["2001:db8::/32"], "203.0.113.9", False, id="v4-vs-v6-only"),
-    pytest.param(["203.0.113.0/24"], "2001:db8::1", False, id="v6-vs-v4-only"),
-    pytest.param(
-        ["198.51.100.0/24", "2001:db8::/32"], "2001:db8:ff::1", True, id="mixed-v6"
-    ),
-    pytest.param([], "203.0.113.9", True, id="empty-v4"),
-    pytest.param([], "2001:db8::1", True, id="empty-v6"),
-    pytest.param([], "::ffff:198.51.100.1", True, id="empty-mapped"),
-]
-
-
-@pytest.mark.parametrize(("whitelist", "client_ip", "allowed"), IP_CASES)
-def test_client_ip_is_matched_against_the_whitelist(
-    api: ApiClient, whitelist: list[str], client_ip: str, allowed: bool
-) -> None:
-    key = api.create_key(ip_whitelist=whitelist)
-    response = api.auth(key["dev_key"], key["dev_secret"], client_ip=client_ip)
-    if allowed:
-        assert response.status_code == 200, response.json
-    else:
-        assert (response.status_code, response.json) == (
-            403,
-            {"allowed": False, "reason": "ip_not_allowed"},
-        )
-
-
-# Expiry at the second, with the authorizer's clock injected.
-
-EXPIRY_MOMENTS = [
-    # expires_at as sent, the authorizer's clock, allowed?
-    pytest.param("2099-01-01T00:00:00Z", "2098-12-31T23:59:59", True, id="before"),
-    pytest.param("2099-01-01T00:00:00Z", "2099-01-01T00:00:00", True, id="at"),
-    pytest.param("2099-01-01T00:00:00Z", "2099-01-01T00:00:00.999", True, id="in"),
-    pytest.param("2099-01-01T00:00:00Z", "2099-01-01T00:00:01", False, id="after"),
-    pytest.param("2099-01-01", "2099-01-01T23:59:59", True, id="date-last-second"),
-    pytest.param("2099-01-01", "2099-01-02T00:00:00", False, id="date-next-day"),
-]
-
-
-@pytest.mark.parametrize(("expires_at", "now", "allowed"), EXPIRY_MOMENTS)
-def test_a_key_is_valid_through_its_expiry_second(
-    api: ApiClient, app: Flask, expires_at: str, now: str, allowed: bool
-) -> None:
-    key = api.create_key(expires_at=expires_at)
-    services = app.extensions["keyledger"]
-    moment = datetime.fromisoformat(now).replace(tzinfo=UTC).timestamp()
-    authorizer = Authorizer(
-        services.authorizer.lookup, services.ledger.sealer, clock=lambda: moment
-    )
-    decision = authorizer.decide(key["dev_key"], key["dev_secret"], "send", CLIENT_IP)
-    assert (decision.allowed, decision.reason) == (
-        (True, None) if allowed else (False, "key_expired")
-    )
-
-
-# Revocation: the very next call obeys an acknowledged change.
-
-
-def _disable(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    return api.action(key["id"], "disable")
-
-
-def _reset(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    return api.action(key["id"], "reset-secret")
-
-
-def _narrow_whitelist(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    return api.patch(key["id"], {"ip_whitelist": ["198.51.100.0/24"]})
-
-
-def _narrow_permissions(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    return api.patch(key["id"], {"permissions": ["verify"]})
-
-
-def _earlier_expiry(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    with operators_clock(app, BACK_THEN):
-        return api.patch(key["id"], {"expires_at": PASSED_EXPIRY})
-
-
-def _delete(api: ApiClient, app: Flask, key: dict[str, Any]) -> Any:
-    return api.delete(key["id"])
-
-
-REVOCATIONS = [
-    pytest.param(_disable, 403, "key_disabled", id="disable"),
-    pytest.param(_reset, 401, "invalid_credentials", id="reset-secret"),
-    pytest.param(_narrow_whitelist, 403, "ip_not_allowed", id="narrow-whitelist"),
-    pytest.param(
-        _narrow_permissions, 403, "permission_denied", id="narrow-permissions"
-    ),
-    pytest.param(_earlier_expiry, 403, "key_expired", id="earlier-expiry"),
-    pytest.param(_delete, 401, "invalid_credentials", id="delete"),
-]
-
-
-@pytest.mark.parametrize(("revoke", "status", "reason"), REVOCATIONS)
-def test_the_next_call_obeys_an_acknowledged_revocation(
-    api: ApiClient,
-    app: Flask,
-    revoke: Callable[[ApiClient, Flask, dict[str, Any]], Any],
-    status: int,
-    reason: str,
-) -> None:
-    key = api.create_key(expires_at="2099-01-01", permissions=["send", "verify"])
-    assert api.auth(key["dev_key"], key["dev_secret"]).status_code == 200
-    assert revoke(api, app, key).status_code in (200, 204)
-    response = api.auth(key["dev_key"], key["dev_secret"])
-    assert (response.status_code, response.json) == (
-        status,
-        {"allowed": False, "reason": reason},
-    )
-
-
-def test_the_new_secret_works_at_once_after_a_reset(api: ApiClient) -> None:
-    key = api.create_key()
-    new_secret = api.action(key["id"], "reset-secret").json["dev_secret"]
-    assert api.auth(key["dev_key"], new_secret).status_code == 200
-
-
-def test_re_enabling_is_obeyed_by_the_next_call(api: ApiClient) -> None:
-    key = api.create_key()
-    api.action(key["id"], "disable")
-    assert api.action(key["id"], "enable").status_code == 200
-    assert api.auth(key["dev_key"], key["dev_secret"]).status_code == 200

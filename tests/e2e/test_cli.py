@@ -1,12 +1,12 @@
-"""The ``keyledger`` command line, run as a real subprocess: exit statuses
-(0 done, 1 refused or failed, 2 usage), one JSON document with ``--json``,
-messages instead of tracebacks, and help on every argument."""
+"""The ``keyledger`` command, run as operators run it: a real subprocess on
+a real store, judged by its exit code, stdout and stderr."""
 
 from __future__ import annotations
 
-import argparse
-import getpass
+import base64
 import json
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,236 +15,223 @@ from typing import Any
 
 import pytest
 
-from service.cli.main import parser
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from domain import AuditContext, recording_as
+from service.wiring import Services
+from tests.conftest import open_services
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 
-KEYLEDGER = str(Path(sys.executable).parent / "keyledger")
-
-
-class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [KEYLEDGER, *args],
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
-
-    def json(self, *args: str) -> Any:
-        done = self.run(*args, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)  # exactly one document, nothing else
+KEYLEDGER = str(Path(sys.executable).with_name("keyledger"))
+OPERATOR = AuditContext("alice", "192.0.2.10", "req-cli")
+TOKEN = re.compile(r"^klo_[A-Za-z0-9_-]{20,}$")
 
 
-def _env(database_url: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "KEYLEDGER_DATABASE_URL": database_url,
-        "KEYLEDGER_SECRET_KEY": SECRET_KEY,
-        "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
-        "KEYLEDGER_LOG_LEVEL": "WARNING",
+def run(
+    database_url: str | None, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")
     }
+    if database_url is not None:
+        environment["KEYLEDGER_DATABASE_URL"] = database_url
+        environment["KEYLEDGER_SECRET_KEY"] = SECRET_KEY
+    environment.update(env)
+    return subprocess.run(
+        [KEYLEDGER, *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
-def cli(database_url: str) -> Cli:
-    """On each store, prepared by ``keyledger init``."""
-    runner = Cli(_env(database_url))
-    assert runner.json("init")["ready"] is True
-    return runner
-
-
-@pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    runner = Cli(_env(f"sqlite:///{tmp_path / 'keyledger.db'}"))
-    assert runner.run("init").returncode == 0
-    return runner
-
-
-def _history_actors(cli: Cli, key_id: str) -> list[tuple[str, str]]:
-    lines = cli.run("audit", "export", "--key-id", key_id).stdout.splitlines()
-    return [(item["type"], item["actor"]) for item in map(json.loads, lines)]
-
-
-def test_the_key_lifecycle_with_json_answers(cli: Cli) -> None:
-    created = cli.json(
-        "keys", "create", "--permission", "send", "--description", "from the shell"
+def store(database_url: str) -> Iterator[Services]:
+    """The store the commands work on, also opened here to check their effect."""
+    services = open_services(
+        {
+            "database_url": database_url,
+            "secret_key": SECRET_KEY,
+            "bootstrap_token": ADMIN_TOKEN,
+        }
     )
-    key_id = created["id"]
-    assert created["dev_secret"]
-    assert created["status"] == "enabled"
-    assert cli.json("keys", "show", key_id)["description"] == "from the shell"
-    listed = cli.json("keys", "list", "--search", "shell")
-    assert [item["id"] for item in listed["items"]] == [key_id]
+    yield services
+    services.close()
 
-    updated = cli.json(
-        "keys", "update", key_id, "--ip", "203.0.113.0/24", "--if-match", "1"
-    )
-    assert (updated["ip_whitelist"], updated["version"]) == (["203.0.113.0/24"], 2)
-    assert cli.json("keys", "disable", key_id, "--actor", "deploy-bot")["status"] == (
-        "disabled"
-    )
-    assert cli.json("keys", "enable", key_id)["status"] == "enabled"
-    reset = cli.json("keys", "reset-secret", key_id)
-    assert reset["dev_secret"] not in ("", created["dev_secret"])
-    assert cli.json("keys", "delete", key_id) == {"id": key_id, "deleted": True}
 
-    gone = cli.run("keys", "show", key_id)
-    assert (gone.returncode, gone.stderr.strip()) == (1, "keyledger: no such key")
-    me = f"cli:{getpass.getuser()}"
-    assert _history_actors(cli, key_id) == [
-        ("created", me),
-        ("ip_whitelist_changed", me),
-        ("disabled", "deploy-bot"),
-        ("enabled", me),
-        ("secret_reset", me),
-        ("deleted", me),
+def test_generate_secret_key_prints_a_new_32_byte_key() -> None:
+    first, second = run(None, "generate-secret-key"), run(None, "generate-secret-key")
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert len(base64.urlsafe_b64decode(first.stdout.strip())) == 32
+    assert first.stdout != second.stdout
+    assert first.stderr == ""
+
+
+def test_operators_create_list_and_revoke(database_url: str, store: Services) -> None:
+    created = run(database_url, "operators", "create", "audrey", "--role", "auditor")
+    token = created.stdout.splitlines()[-1]
+    listed = run(database_url, "operators", "list")
+    usable = store.operators.authenticate(token)
+    revoked = run(database_url, "operators", "revoke", "audrey")
+    listed_after = run(database_url, "operators", "list")
+
+    assert created.returncode == 0, created.stderr
+    assert "operator audrey (auditor) created" in created.stdout
+    assert TOKEN.match(token), created.stdout
+    assert usable is not None
+    assert (usable.name, usable.role.value) == ("audrey", "auditor")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert rows[0] == ["NAME", "ROLE", "CREATED", "REVOKED"]
+    assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
+        ("admin", "admin", "-"),
+        ("audrey", "auditor", "-"),
     ]
-
-
-def test_a_stale_if_match_is_refused(sqlite_cli: Cli) -> None:
-    key_id = sqlite_cli.json("keys", "create", "--permission", "verify")["id"]
-    refused = sqlite_cli.run("keys", "disable", key_id, "--if-match", "7")
-    assert refused.returncode == 1
-    assert "at version 1" in refused.stderr
-
-
-def test_every_invalid_value_is_named_at_once(sqlite_cli: Cli) -> None:
-    refused = sqlite_cli.run(
-        "keys",
-        "create",
-        "--permission",
-        "send",
-        "--description",
-        "two\nlines",
-        "--ip",
-        "nowhere",
-        "--expires-at",
-        "2001-01-01",
+    assert token not in listed.stdout
+    assert (revoked.returncode, revoked.stdout.strip()) == (
+        0,
+        "operator audrey revoked",
     )
-    assert refused.returncode == 1
-    assert refused.stdout == ""
-    for field in ("description", "ip_whitelist", "expires_at"):
-        assert field in refused.stderr
-
-
-def test_operators_create_list_revoke(sqlite_cli: Cli) -> None:
-    made = sqlite_cli.json("operators", "create", "audrey", "--role", "auditor")
-    assert (made["name"], made["role"]) == ("audrey", "auditor")
-    assert made["token"].startswith("klo_")
-    listed = sqlite_cli.json("operators", "list")["items"]
-    assert {(o["name"], o["role"], o["revoked_at"]) for o in listed} == {
-        ("admin", "admin", None),
-        ("audrey", "auditor", None),
-    }
-    assert sqlite_cli.json("operators", "revoke", "audrey") == {
-        "name": "audrey",
-        "revoked": True,
-    }
-    again = sqlite_cli.run("operators", "revoke", "audrey")
-    assert (again.returncode, again.stdout) == (1, "")
-    assert "audrey" in again.stderr
-    twice = sqlite_cli.run("operators", "create", "audrey", "--role", "admin")
-    assert twice.returncode == 1
-
-
-def test_audit_export_summary_and_resume(sqlite_cli: Cli, tmp_path: Path) -> None:
-    for n in range(3):
-        sqlite_cli.json(
-            "keys", "create", "--permission", "send", "--description", f"{n}"
-        )
-    whole = tmp_path / "whole.jsonl"
-    summary = sqlite_cli.json("audit", "export", "--output", str(whole))
-    positions = [
-        json.loads(line)["position"] for line in whole.read_text().splitlines()
-    ]
-    assert summary == {
-        "output": str(whole),
-        "format": "jsonl",
-        "through": positions[-1],
-    }
-    rest = sqlite_cli.run("audit", "export", "--after", str(positions[0])).stdout
-    assert [json.loads(line)["position"] for line in rest.splitlines()] == positions[1:]
+    assert store.operators.authenticate(token) is None
+    audrey = [line.split() for line in listed_after.stdout.splitlines()][2]
+    assert audrey[0] == "audrey"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", audrey[3]), audrey
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        [],
-        ["keys"],
-        ["keys", "show", "not-a-uuid"],
-        ["keys", "create"],
-        ["keys", "create", "--permission", "fly"],
-        ["keys", "list", "--limit", "0"],
-        ["operators", "create", "x", "--role", "owner"],
-        ["audit", "export", "--since", "yesterday"],
-        ["frobnicate"],
+        (("operators", "create", "admin", "--role", "admin"), "exists already"),
+        (("operators", "create", "bad name", "--role", "admin"), "name must be"),
+        (("operators", "revoke", "nobody"), "no active operator named 'nobody'"),
     ],
+    ids=["duplicate", "bad-name", "unknown"],
 )
-def test_usage_errors_exit_2(tmp_path: Path, args: list[str]) -> None:
-    done = Cli(_env(f"sqlite:///{tmp_path / 'unused.db'}")).run(*args)
-    assert done.returncode == 2
-    assert "usage:" in done.stderr
-
-
-def test_version(tmp_path: Path) -> None:
-    done = Cli(_env(f"sqlite:///{tmp_path / 'unused.db'}")).run("--version")
-    assert done.returncode == 0
-    assert done.stdout.startswith("keyledger ")
-
-
-def test_an_unwritable_output_file_is_a_message(
-    sqlite_cli: Cli, tmp_path: Path
+def test_operator_commands_refuse_with_exit_1_and_a_message(
+    tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    target = tmp_path / "missing-directory" / "audit.csv"
-    done = sqlite_cli.run("audit", "export", "--output", str(target))
-    assert done.returncode == 1
-    assert "No such file or directory" in done.stderr
-    assert str(target) in done.stderr
+    # The refusals are the registry's, the same on either store.
+    database_url = f"sqlite:///{tmp_path / 'keyledger.db'}"
+    # A prepared store, with its first operator named admin.
+    open_services({"database_url": database_url, "secret_key": SECRET_KEY}).close()
+    result = run(database_url, *args)
+    assert result.returncode == 1  # refused; 2 is kept for usage errors
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_a_role_outside_the_choices_is_a_usage_error() -> None:
+    result = run("sqlite:///unused.db", "operators", "create", "x", "--role", "root")
+    assert result.returncode == 2
+    assert "--role" in result.stderr
+
+
+def test_a_bad_database_url_is_named_and_exits_1(tmp_path: Path) -> None:
+    result = run(None, "operators", "list", KEYLEDGER_DATABASE_URL="mysql://db/k")
+    assert result.returncode == 1
+    assert "KEYLEDGER_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rebuild_read_model_replays_every_event(
+    database_url: str, store: Services
+) -> None:
+    with recording_as(OPERATOR):
+        issued = store.ledger.create_key(description="before", permissions=["send"])
+        store.ledger.disable_key(issued.key.id)
+    result = run(database_url, "rebuild-read-model")
+    row = store.ledger.read_model.key(issued.key.id)
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        r"read model rebuilt up to event \d+ in [\d.]+s\n", result.stdout
+    )
+    assert "replayed 2/2 events" in result.stderr
+    assert row is not None
+    assert row.description == "before"
+
+
+def audit_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_audit_export_writes_the_selected_events(
+    database_url: str, store: Services, tmp_path: Path
+) -> None:
+    with recording_as(OPERATOR):
+        first = store.ledger.create_key(permissions=["send"]).key
+        second = store.ledger.create_key(permissions=["verify"]).key
+        store.ledger.disable_key(first.id)
+    everything = run(database_url, "audit", "export")
+    disabled = run(database_url, "audit", "export", "--type", "disabled")
+    csv_file = tmp_path / "audit.csv"
+    as_csv = run(
+        database_url, "audit", "export", "--format", "csv", "--output", str(csv_file)
+    )
+
+    assert everything.returncode == 0, everything.stderr
+    assert [(e["key_id"], e["type"]) for e in audit_lines(everything)] == [
+        (str(first.id), "created"),
+        (str(second.id), "created"),
+        (str(first.id), "disabled"),
+    ]
+    assert {e["actor"] for e in audit_lines(everything)} == {"alice"}
+    assert [e["type"] for e in audit_lines(disabled)] == ["disabled"]
+    assert (as_csv.returncode, as_csv.stdout) == (0, "")
+    assert len(csv_file.read_text().splitlines()) == 4  # header and three events
 
 
 @pytest.mark.parametrize(
-    "database_url",
+    ("args", "message"),
     [
-        "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
-        "sqlite:////proc/keyledger-cannot-be-here/keyledger.db",
-        "mysql://nowhere/keyledger",
+        (("--since", "yesterday"), "since"),
+        (
+            ("--since", "2030-01-02T00:00:00Z", "--until", "2030-01-01T00:00:00Z"),
+            "--until",
+        ),
+        (("--type", "renamed"), "--type"),
+        (("--key-id", "not-a-uuid"), "--key-id"),
     ],
-    ids=["postgres-unreachable", "sqlite-unwritable", "unsupported-url"],
+    ids=["bad-time", "until-before-since", "unknown-type", "bad-key-id"],
 )
-def test_store_and_setting_failures_are_messages(database_url: str) -> None:
-    done = Cli(_env(database_url)).run("keys", "list")
-    assert done.returncode == 1
-    assert done.stderr.startswith("keyledger: ")
-    assert len(done.stderr.strip().splitlines()) == 1
+def test_audit_export_refuses_bad_arguments_with_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'keyledger.db'}"
+    result = run(database_url, "audit", "export", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stdout == ""
 
 
-def _leaf_parsers(root: argparse.ArgumentParser) -> Iterator[tuple[str, Any]]:
-    for action in root._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                children = list(_leaf_parsers(sub))
-                if children:
-                    yield from ((f"{name} {child}", p) for child, p in children)
-                else:
-                    yield name, sub
-
-
-def test_every_argument_has_help_and_every_command_has_json() -> None:
-    leaves = dict(_leaf_parsers(parser()))
-    assert {"keys create", "keys reset-secret", "operators revoke", "init"} <= set(
-        leaves
+def test_init_prepares_a_store_once_and_shows_the_token_once(
+    database_url: str,
+) -> None:
+    first = run(database_url, "init")
+    again = run(database_url, "init")
+    token = next(
+        line.split("token:", 1)[1].strip()
+        for line in first.stderr.splitlines()
+        if "token:" in line
     )
-    for name, leaf in leaves.items():
-        options = {flag for action in leaf._actions for flag in action.option_strings}
-        assert "--json" in options, name
-        for action in leaf._actions:
-            assert action.help, f"{name}: {action.dest} has no help"
+    listed = run(database_url, "operators", "list")
+
+    assert (first.returncode, first.stdout) == (0, "store ready\n")
+    assert TOKEN.match(token), first.stderr
+    assert (again.returncode, again.stdout) == (0, "store ready\n")
+    assert "token:" not in again.stderr
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[:2] for line in listed.stdout.splitlines()[1:]] == [
+        ["admin", "admin"]
+    ]
+
+
+def test_a_command_on_a_store_never_prepared_says_to_run_init(
+    tmp_path: Path,
+) -> None:
+    result = run(f"sqlite:///{tmp_path / 'keyledger.db'}", "operators", "list")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "keyledger init" in result.stderr

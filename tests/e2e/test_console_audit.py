@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import ADMIN_TOKEN, ApiClient
 from tests.support.console import ConsoleClient
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import ApiClient
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.api.context import services_of
-from tests.conftest import ADMIN_TOKEN, ApiClient
 from tests.support.console import ConsoleClient, key_id_in
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import ApiClient
 
 AUDITOR_TOKEN = "klo_console-auditor-token-0123456789"
 

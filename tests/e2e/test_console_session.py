@@ -13,8 +13,10 @@ from flask.testing import FlaskClient
 
 from service.api.context import services_of
 from service.console.wiring import console_settings_of
-from tests.conftest import ADMIN_TOKEN, ApiClient, open_app
+from tests.conftest import open_app
 from tests.support.console import ConsoleClient, MovableClock, movable_clock
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import ApiClient
 
 COOKIE = "keyledger_console"
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import ADMIN_TOKEN, ApiClient, bearer
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import ApiClient, bearer
 
 # Every management call on one key, as (method, path under /v1/keys/{id}).
 KEY_CALLS = [

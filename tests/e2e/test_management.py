@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 NEXT_YEAR = (datetime.now(UTC) + timedelta(days=365)).date()
 LATER = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)

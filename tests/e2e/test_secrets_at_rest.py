@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 
 from service.config import SECRET_KEY_FILE_NAME
-from tests.conftest import ApiClient, open_app
+from tests.conftest import open_app
+from tests.support.http import ApiClient
 
 BOOTSTRAP_TOKEN = "klo_at-rest-bootstrap-token-0123456789abcdefghij"
 

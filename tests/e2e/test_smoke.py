@@ -1,4 +1,4 @@
-from tests.conftest import ApiClient
+from tests.support.http import ApiClient
 
 
 def test_created_key_authorizes_at_once(api: ApiClient) -> None:

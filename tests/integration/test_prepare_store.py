@@ -8,7 +8,7 @@ import pytest
 from service import cli
 from service.config import load_settings
 from service.wiring import build_services
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY
+from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 
 
 def _use_store(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:

@@ -19,7 +19,8 @@ from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
 from service.ledger import KeyChanges, KeyLedger
 from service.wiring import Services
-from tests.conftest import ADMIN_TOKEN, bearer
+from tests.support.credentials import ADMIN_TOKEN
+from tests.support.http import bearer
 
 KEY_COUNT = 30
 Snapshot = dict[str, list[tuple[Any, ...]]]
