@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient, basic
+from tests.support.http import ApiClient, basic
 
 ERROR_FIELDS = {"code", "status", "message", "errors"}
 

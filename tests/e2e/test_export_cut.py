@@ -15,7 +15,8 @@ import pytest
 
 from domain import AuditContext, recording_as
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY, open_services
-from tests.support.gunicorn import GunicornServer, bearer
+from tests.support.gunicorn import GunicornServer
+from tests.support.http import bearer
 
 # Enough bytes (about 10 MB of NDJSON) that the stalled reader's socket and
 # the server's send buffer (4 MB at most here) cannot hold the whole export,

@@ -21,7 +21,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
-from tests.support.gunicorn import GunicornServer, basic, bearer
+from tests.support.gunicorn import GunicornServer
+from tests.support.http import basic, bearer
 
 WORKERS = 4
 ALLOWED = 12
