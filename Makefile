@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean screenshots
+.PHONY: run test lint typecheck check bench clean screenshots fuzz
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./clients/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +21,14 @@ run: $(STAMP)
 ## The whole test suite (PostgreSQL cases skip unless a server is reachable).
 test: $(STAMP)
 	$(BIN)/pytest
+
+## The long fuzzing run: schemathesis with ~20x the suite's examples, then the
+## HTTP state machine with more examples (see docs/hardening.md).
+fuzz: $(STAMP)
+	KEYLEDGER_FUZZ_EXAMPLES=$${KEYLEDGER_FUZZ_EXAMPLES:-1500} \
+	KEYLEDGER_FUZZ_SEED=$${KEYLEDGER_FUZZ_SEED:-$$(date +%s)} \
+	KEYLEDGER_STATEFUL_EXAMPLES=$${KEYLEDGER_STATEFUL_EXAMPLES:-200} \
+	$(BIN)/pytest -s -p no:cacheprovider -o addopts= --timeout 3600 tests/fuzz
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -40,6 +40,22 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     )
     os.environ[_METRICS_OWNED] = str(os.getpid())
 
+# What gunicorn refuses before keyledger sees a request (docs/hardening.md):
+# a request line over 4,094 bytes is 414, more than 64 header fields or one
+# over 8,190 bytes is 431. keyledger's longest URL (an audit-feed query
+# with every filter) is well under 1 KiB, and its callers send a dozen
+# headers; gateways add a few more.
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn's own 400/414/431/... answers speak the API's JSON errors."""
+    from service import gunicorn_errors
+
+    gunicorn_errors.install()
+
 
 def on_starting(server: Any) -> None:
     """Once, in the master, before any worker: prepare the store (schema,

@@ -42,9 +42,16 @@ class TimeFormatError(InvalidValue):
     """A time argument is not RFC 3339 with a zone; ``summary`` is the
     one-line answer the HTTP API and the CLI both give."""
 
-    def __init__(self, field: str) -> None:
-        super().__init__(field, "must be an RFC 3339 time with a time zone")
-        self.summary = f"invalid {field}: expected an RFC 3339 time such as {EXAMPLE}"
+    def __init__(
+        self,
+        field: str,
+        message: str = "must be an RFC 3339 time with a time zone",
+        summary: str | None = None,
+    ) -> None:
+        super().__init__(field, message)
+        self.summary = (
+            summary or f"invalid {field}: expected an RFC 3339 time such as {EXAMPLE}"
+        )
 
 
 def parse_time(name: str, value: str) -> datetime:
@@ -57,4 +64,12 @@ def parse_time(name: str, value: str) -> datetime:
         moment = None
     if moment is None or moment.tzinfo is None or "T" not in text:
         raise TimeFormatError(name)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # An offset can carry a time near year 1 or 9999 out of range in UTC.
+        raise TimeFormatError(
+            name,
+            "must lie between years 1 and 9999 in UTC",
+            f"invalid {name}: the time lies outside years 1 to 9999 in UTC",
+        ) from None

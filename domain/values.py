@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Final
@@ -18,7 +19,20 @@ from domain.errors import InvalidValue
 
 DESCRIPTION_MAX_LENGTH: Final = 255
 IP_WHITELIST_MAX_ENTRIES: Final = 1000
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters (Cc), line and paragraph separators (Zl, Zp), invisible
+# format characters such as bidi overrides and joiners (Cf: U+202E, U+200D,
+# U+2066-2069, U+FEFF) that can disguise text in a console, and unpaired
+# UTF-16 surrogates (Cs), which JSON can carry but UTF-8 cannot store.
+REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ONE_LINE = "must be one line without control characters (newline and tab included)"
+_DESCRIPTION_REFUSALS: Final = {
+    "Cc": _ONE_LINE,
+    "Zl": _ONE_LINE,
+    "Zp": _ONE_LINE,
+    "Cf": "must not contain invisible formatting characters (bidi controls, "
+    "zero-width joiners, byte order marks)",
+    "Cs": "must not contain unpaired surrogates",
+}
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,11 +60,10 @@ def parse_description(value: object) -> str:
         raise InvalidValue(
             "description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters"
         )
-    if _CONTROL_CHARACTERS.search(value):
-        raise InvalidValue(
-            "description",
-            "must be one line without control characters (newline and tab included)",
-        )
+    for character in value:
+        category = unicodedata.category(character)
+        if category in REFUSED_CATEGORIES:
+            raise InvalidValue("description", _DESCRIPTION_REFUSALS[category])
     return value
 
 
@@ -139,7 +152,13 @@ def parse_expiry(value: object, now: datetime) -> datetime | None:
         raise InvalidValue("expires_at", "must be an RFC 3339 time, a date, or null")
     if moment.tzinfo is None:
         raise InvalidValue("expires_at", "must include a time zone (use Z for UTC)")
-    moment = moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        moment = moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        # An offset can carry a time near year 1 or 9999 out of range in UTC.
+        raise InvalidValue(
+            "expires_at", "must lie between years 1 and 9999 in UTC"
+        ) from None
     if moment <= now:
         raise InvalidValue("expires_at", "must be in the future")
     return moment

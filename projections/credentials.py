@@ -21,17 +21,26 @@ from projections.tables import KEY_COLUMN
 
 # Read straight from the keys table; ``expires_at`` stays in its stored
 # form (epoch seconds), which is what the auth path compares.
+#
+# An unknown DevKey must cost what a known one costs (api.md: keys "cannot
+# be enumerated"), so the query always answers one row: the key's, or a
+# decoy of the same shape (COALESCE over a LEFT JOIN). Both then take the
+# same parse-cache hit and, in the authorizer, the same HMAC and comparison.
+DECOY_KEY_ID = "00000000-0000-0000-0000-000000000000"
+_DECOYS = {
+    "key_id": f"'{DECOY_KEY_ID}'",
+    "secret_hash": "'" + "0" * 64 + "'",  # hex no HMAC-SHA256 yields in practice
+    "enabled": "0",
+    "expires_at": None,
+    "ip_whitelist": "'[]'",
+    "permissions": "'[]'",
+    "version": "0",
+}
 _COLUMNS = ", ".join(
-    KEY_COLUMN[name].name
-    for name in (
-        "key_id",
-        "secret_hash",
-        "enabled",
-        "expires_at",
-        "ip_whitelist",
-        "permissions",
-        "version",
-    )
+    f"k.{KEY_COLUMN[name].name}"
+    if decoy is None
+    else f"COALESCE(k.{KEY_COLUMN[name].name}, {decoy})"
+    for name, decoy in _DECOYS.items()
 )
 _whitelist = KEY_COLUMN["ip_whitelist"].decode
 _permissions = KEY_COLUMN["permissions"].decode
@@ -67,15 +76,21 @@ class CredentialsLookup:
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
         self._statement = dialect.sql(
-            f"SELECT {_COLUMNS} FROM {dialect.table(KEYS_TABLE)} WHERE dev_key = ?"
+            f"SELECT {_COLUMNS} FROM (SELECT 1 AS one) AS one "
+            f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = ?"
         )
         self._connect = connect
         self._local = threading.local()
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
     def __call__(self, dev_key: str) -> Credentials | None:
+        if "\x00" in dev_key:
+            # No DevKey holds a NUL, and PostgreSQL refuses one in text: the
+            # query would fail as if the store were down (a 503, and the
+            # connection dropped and reopened on every such call).
+            return None
         row = self._fetch(dev_key)
-        if row is None:
+        if row is None:  # never with the decoy join; kept for safety
             return None
         key_id, secret_hash, enabled, expires_at, whitelist, permissions, version = row
         cache_key = (key_id, version)
@@ -94,7 +109,8 @@ class CredentialsLookup:
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
             self._parsed[cache_key] = credentials
-        return credentials
+        # The decoy's answer is None, but only after the same work as a key's.
+        return None if credentials.key_id == DECOY_KEY_ID else credentials
 
     def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
         reused = getattr(self._local, "connection", None) is not None

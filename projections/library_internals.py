@@ -17,6 +17,7 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
 from psycopg_pool import ConnectionPool
 
 
@@ -34,6 +35,10 @@ def check_library_contract() -> None:
         )
         if not callable(getattr(owner, name, None))
     ]
+    if not callable(getattr(SQLiteConnectionPool, "_create_connection", None)):
+        missing.append("eventsourcing.sqlite.SQLiteConnectionPool._create_connection")
+    if "_sqlite_conn" not in inspect.getsource(SQLiteConnection.__init__):
+        missing.append("eventsourcing.sqlite.SQLiteConnection._sqlite_conn")
     pool_init = inspect.signature(ConnectionPool.__init__).parameters
     if "check" not in pool_init or "kwargs" not in pool_init:
         missing.append("psycopg_pool.ConnectionPool(check=..., kwargs=...)")
@@ -112,3 +117,24 @@ def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
             raise
 
     return check
+
+
+def enforce_sqlite_durability(datastore: SQLiteDatastore) -> None:
+    """Every connection the SQLite pool opens gets ``journal_mode=WAL`` and
+    ``synchronous=FULL``, set rather than left to the SQLite build's default:
+    each acknowledged commit is on disk before the call answers, also across
+    a power cut.
+
+    Relies on ``SQLiteConnectionPool._create_connection()`` (the pool's one
+    place that opens connections; it offers no per-connection hook) and on
+    ``SQLiteConnection._sqlite_conn`` (the sqlite3 connection it wraps)."""
+    pool: Any = datastore.pool
+    create = pool._create_connection
+
+    def create_durable() -> Any:
+        connection = create()
+        connection._sqlite_conn.execute("PRAGMA journal_mode=WAL")
+        connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    pool._create_connection = create_durable

@@ -9,13 +9,25 @@ from typing import Any
 
 import swagger_ui_bundle
 from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from projections.change_feed import ChangeFeed
 from service import console, logs, metrics
 from service.access import AccessLog
-from service.api import audit, context, errors, keys, openapi
+from service.api import (
+    audit,
+    context,
+    errors,
+    keys,
+    openapi,
+    openapi_gateway,
+    openapi_links,
+)
 from service.auth_endpoint import AuthEndpoint
+from service.changes_endpoint import ChangeFeedEndpoint
 from service.config import load_settings
+from service.forward_auth import ForwardAuthEndpoint
 from service.wiring import Services, build_services
 
 DOCS_ASSETS = "/docs/static/"
@@ -46,6 +58,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
     openapi.declare_service_paths(api)
+    openapi_gateway.declare_gateway_paths(api)
+    openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)
     console.install(app, services)
@@ -57,9 +71,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_docs_assets(app)
     _require_json_bodies(app)
 
-    app.wsgi_app = AuthEndpoint(  # type: ignore[method-assign]
+    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer, measured=measured)
+    # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
+    app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
+    app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
+    recorder = services.ledger.ledger_recorder
+    app.wsgi_app = ChangeFeedEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app,
+        ChangeFeed(recorder.dialect, recorder.read_transaction),
+        services.operators,
+        measured=measured,
+    )
+    # Outside /v1/auth's handler but inside ProxyFix: the forwarded
+    # client address is what the KEYLEDGER_TRUSTED_PROXY_HOPS rule says.
+    app.wsgi_app = ForwardAuthEndpoint(  # type: ignore[method-assign]
         app.wsgi_app, services.authorizer, measured=measured
     )
+    # Outermost but for ProxyFix: every answer, the lean endpoints' too,
+    # gets an X-Request-Id and exactly one access line.
     app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -123,6 +152,8 @@ def _require_json_bodies(app: Flask) -> None:
             return None
         if request.blueprint == console.BLUEPRINT_NAME:
             return None  # HTML forms: the console checks its own bodies
+        if request.routing_exception is not None:
+            return None  # no such route or method: 404 or 405 says more than 415
         has_body = bool(request.content_length) or request.headers.get(
             "Transfer-Encoding"
         )
@@ -131,4 +162,18 @@ def _require_json_bodies(app: Flask) -> None:
             return errors.error_response(
                 415, "the request body must be JSON (Content-Type: application/json)"
             )
+        if not has_body:
+            return None
+        try:
+            data = request.get_data()
+        except HTTPException:
+            raise  # 413 over MAX_CONTENT_LENGTH
+        except Exception:
+            # The server's body reader failed (gunicorn: a malformed chunk,
+            # the body ending early): the request is at fault, not us.
+            return errors.error_response(400, "the request body could not be read")
+        # Actions take no body, but one that is sent must be JSON: a caller
+        # whose body is garbled may not mean the action that would run.
+        if data and request.get_json(silent=True) is None:
+            return errors.error_response(400, "the request body is not valid JSON")
         return None

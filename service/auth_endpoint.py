@@ -12,12 +12,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
-from projections.credentials import CredentialsUnavailable
+from domain.times import format_time
+from projections.credentials import Credentials, CredentialsUnavailable
 from service import metrics
 from service.access import AUTH
+from service.auth_failures import FailedAuthMonitor
 from service.authorization import (
     DENY_CREDENTIALS,
     AuthDecision,
@@ -33,6 +36,7 @@ logger = logging.getLogger("keyledger.auth")
 
 _JSON = ("Content-Type", "application/json")
 _NO_STORE = ("Cache-Control", "no-store")
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
 _STATUS_LINES = {
     200: "200 OK",
     400: "400 Bad Request",
@@ -60,10 +64,16 @@ _DENIED_CREDENTIALS_BODY = _dump({"allowed": False, "reason": "invalid_credentia
 
 class AuthEndpoint:
     def __init__(
-        self, app: WSGIApp, authorizer: Authorizer, *, measured: bool = True
+        self,
+        app: WSGIApp,
+        authorizer: Authorizer,
+        failures: FailedAuthMonitor | None = None,
+        *,
+        measured: bool = True,
     ) -> None:
         self.app = app
         self.authorizer = authorizer
+        self.failures = failures or FailedAuthMonitor()
         self.measured = measured
         # Bound once: labels() takes a lock and a lookup on every call.
         self._decisions: dict[tuple[str, str], Any] = {}
@@ -83,7 +93,13 @@ class AuthEndpoint:
                 counter = metrics.AUTH_DECISIONS.labels(outcome, reason)
                 self._decisions[(outcome, reason)] = counter
             counter.inc()
-        headers = [_JSON, _NO_STORE, ("Content-Length", str(len(body))), *extra]
+        headers = [
+            _JSON,
+            _NO_STORE,
+            _NOSNIFF,
+            ("Content-Length", str(len(body))),
+            *extra,
+        ]
         start_response(_STATUS_LINES[status], headers)
         return [body]
 
@@ -101,14 +117,16 @@ class AuthEndpoint:
             environ[AUTH] = ("-", "invalid", "unsupported_media_type")
             return 415, _error(415, "the request body must be JSON"), []
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
+            raw = _read_body(environ)
+        except Exception:
+            # The server's body reader failed (gunicorn: a malformed chunk,
+            # the body ending early): the request is at fault, not us.
+            environ[AUTH] = ("-", "invalid", "unreadable_body")
+            return 400, _error(400, "the request body could not be read"), []
+        if raw is None:
             environ[AUTH] = ("-", "invalid", "body_too_large")
             message = f"the body must be at most {MAX_BODY} bytes"
             return 413, _error(413, message), []
-        raw = environ["wsgi.input"].read(length) if length else b""
         try:
             # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
             # byte that is not UTF-8 is a ValueError like bad JSON.
@@ -143,7 +161,39 @@ class AuthEndpoint:
             "allowed" if decision.allowed else "denied",
             decision.reason or "none",
         )
+        if decision.reason == "invalid_credentials":
+            self.failures.record(dev_key, str(client_ip), environ.get("REMOTE_ADDR"))
         return decision.status, _decision_body(decision), _challenge(decision)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, or None when it is longer than MAX_BODY.
+
+    A chunked body has no Content-Length: the server then promises, with
+    ``wsgi.input_terminated`` (gunicorn always sets it), that the input ends
+    with the body, so it is read up to EOF, never more than MAX_BODY + 1
+    bytes. Without that promise and without a length there is no body
+    (PEP 3333: reading past CONTENT_LENGTH may block)."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            return None
+        if length < 0 or length > MAX_BODY:
+            return None
+        return bytes(stream.read(length))
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+    return b"".join(chunks)
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:
@@ -165,17 +215,24 @@ def _basic_credentials(header: str) -> tuple[str, str]:
 
 def _decision_body(decision: AuthDecision) -> bytes:
     if decision.allowed and decision.credentials is not None:
-        return _dump(
-            {
-                "allowed": True,
-                "key_id": decision.credentials.key_id,
-                "dev_key": decision.credentials.dev_key,
-                "permissions": list(decision.credentials.permissions),
-            }
-        )
+        return _dump(allowed_body(decision.credentials))
     if decision.reason == "invalid_credentials":
         return _DENIED_CREDENTIALS_BODY
     return _dump({"allowed": False, "reason": decision.reason})
+
+
+def allowed_body(credentials: Credentials) -> dict[str, Any]:
+    """The ``200`` body; ``expires_at`` lets a caller's cache end with the key."""
+    expires_at = credentials.expires_at
+    return {
+        "allowed": True,
+        "key_id": credentials.key_id,
+        "dev_key": credentials.dev_key,
+        "permissions": list(credentials.permissions),
+        "expires_at": None
+        if expires_at is None
+        else format_time(datetime.fromtimestamp(expires_at, UTC), "seconds"),
+    }
 
 
 def _challenge(decision: AuthDecision) -> list[tuple[str, str]]:

@@ -41,7 +41,7 @@ _DECOY_HASH = "0" * 64
 
 # OTP services call from few addresses; parsing one costs more than the rest
 # of the IP check. Addresses are immutable, and failures are not cached.
-_parse_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
+parse_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
 
 
 class AuthRequestInvalid(Exception):
@@ -68,11 +68,17 @@ def parse_auth_request(body: object) -> tuple[str, IpAddress]:
         errors["api"] = ["must be 'send' or 'verify'"]
     client_ip = body.get("client_ip")
     address: IpAddress | None = None
-    if isinstance(client_ip, str):
-        with contextlib.suppress(ValueError):
-            address = _parse_address(client_ip.strip())
-    if address is None:
+    if not isinstance(client_ip, str):
         errors["client_ip"] = [_ADDRESS_MESSAGE]
+    elif "%" in client_ip:
+        # Refused like whitelist entries with one: a zone names a link on the
+        # caller's host, which no whitelist entry can mean.
+        errors["client_ip"] = ["must be a plain address without a zone id (%...)"]
+    else:
+        with contextlib.suppress(ValueError):
+            address = parse_address(client_ip.strip())
+        if address is None:
+            errors["client_ip"] = [_ADDRESS_MESSAGE]
     if errors or address is None or not isinstance(api, str):
         raise AuthRequestInvalid(errors)
     return api, address

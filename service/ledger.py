@@ -16,7 +16,11 @@ from eventsourcing.utils import Environment
 
 from domain import EVENT_TYPE_NAMES, ApiKey
 from domain.errors import check_all
-from projections.library_internals import check_library_contract, prepare_pool
+from projections.library_internals import (
+    check_library_contract,
+    enforce_sqlite_durability,
+    prepare_pool,
+)
 from projections.postgres_recorder import PostgresLedgerRecorder
 from projections.projecting_recorder import ProjectingRecorder
 from projections.queries import ReadModelQueries
@@ -100,6 +104,7 @@ class KeyLedger(Application[UUID]):
         factory = self.factory
         recorder: SQLiteLedgerRecorder | PostgresLedgerRecorder
         if isinstance(factory, SQLiteFactory):
+            enforce_sqlite_durability(factory.datastore)
             recorder = SQLiteLedgerRecorder(factory.datastore)
         elif isinstance(factory, PostgresFactory):
             prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))

@@ -44,6 +44,12 @@ AUTH_DURATION = Histogram(
     # Auth answers in well under a millisecond; the default buckets start at 5 ms.
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0),
 )
+FORWARD_AUTH_DECISIONS = Counter(
+    "keyledger_forward_auth_decisions_total",
+    "Answers of /v1/auth/forward (gateways) by outcome and reason, as "
+    "keyledger_auth_decisions_total counts those of POST /v1/auth.",
+    ["outcome", "reason"],
+)
 HTTP_REQUESTS = Counter(
     "keyledger_http_requests_total",
     "Requests answered by the management API, docs, health and metrics, by "

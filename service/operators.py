@@ -14,7 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from projections.sql import Dialect, TransactionFactory, from_micros, to_micros
+from projections.sql import (
+    Cursor,
+    Dialect,
+    TransactionFactory,
+    from_micros,
+    to_micros,
+)
 
 OPERATORS_TABLE = "keyledger_operators"
 TOKEN_PREFIX = "klo_"  # noqa: S105 - a visible prefix, not a secret
@@ -24,6 +30,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 class Role(enum.StrEnum):
     ADMIN = "admin"
     AUDITOR = "auditor"
+    # The OTP services' caches: the change feed, nothing else.
+    SERVICE = "service"
 
 
 class OperatorError(Exception):
@@ -74,14 +82,18 @@ class OperatorRegistry:
     def authenticate(self, token: str) -> Operator | None:
         """The active operator holding ``token``, or None."""
         with self._read() as cursor:
-            cursor.execute(
-                self._q(
-                    f"SELECT name, role, created_at FROM {self._table} "
-                    "WHERE token_hash = ? AND revoked_at IS NULL"
-                ),
-                (token_hash(token),),
-            )
-            row = cursor.fetchone()
+            return self.authenticate_in(cursor, token)
+
+    def authenticate_in(self, cursor: Cursor, token: str) -> Operator | None:
+        """:meth:`authenticate` inside the caller's read transaction."""
+        cursor.execute(
+            self._q(
+                f"SELECT name, role, created_at FROM {self._table} "
+                "WHERE token_hash = ? AND revoked_at IS NULL"
+            ),
+            (token_hash(token),),
+        )
+        row = cursor.fetchone()
         if row is None:
             return None
         return Operator(row["name"], Role(row["role"]), from_micros(row["created_at"]))
@@ -111,7 +123,9 @@ class OperatorRegistry:
         try:
             checked_role = Role(role)
         except ValueError:
-            raise OperatorError("role must be 'admin' or 'auditor'") from None
+            raise OperatorError(
+                "role must be 'admin', 'auditor' or 'service'"
+            ) from None
         token = token or new_token()
         if not self._insert(name, checked_role, token):
             raise OperatorError(f"an operator named {name!r} exists already")

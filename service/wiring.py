@@ -30,6 +30,7 @@ from service.ledger import KeyLedger
 from service.logs import log_format
 from service.operators import OperatorRegistry, operators_ddl
 from service.sealing import SecretSealer
+from service.sqlite_store import secure_database_file
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _ledger(settings: Settings, store: Store) -> KeyLedger:
     # the store.
     env["CREATE_TABLE"] = "n"
     if store.sqlite_path is not None:
-        store.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        secure_database_file(store.sqlite_path)
     sealer = SecretSealer(load_master_key(settings, store))
     return KeyLedger(env, sealer)
 

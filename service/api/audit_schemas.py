@@ -13,7 +13,13 @@ from marshmallow import validate
 
 from domain import EVENT_TYPE_NAMES
 from domain.times import TimeFormatError, parse_time
-from service.api.schemas import Rfc3339Text
+from service.api.schemas import (
+    NO_CONTROL_PATTERN,
+    AsciiInteger,
+    CanonicalUUID,
+    Rfc3339Text,
+    no_control_characters,
+)
 
 EVENT_TYPES = tuple(EVENT_TYPE_NAMES.values())
 FORMATS = ("json", "jsonl", "csv")
@@ -66,22 +72,34 @@ class Rfc3339Time(ma.fields.Field[datetime]):
 
 
 class AuditFeedArgsSchema(ma.Schema):
-    key_id = ma.fields.UUID(metadata={"description": "Only this key's events."})
+    key_id = CanonicalUUID(metadata={"description": "Only this key's events."})
     actor = ma.fields.String(
-        validate=validate.Length(min=1, max=255),
-        metadata={"description": "Only events caused by this operator."},
+        validate=[validate.Length(min=1, max=255), no_control_characters],
+        metadata={
+            "description": "Only events caused by this operator.",
+            "pattern": NO_CONTROL_PATTERN,
+        },
     )
     type = ma.fields.String(
         validate=validate.OneOf(EVENT_TYPES),
         metadata={"description": "Only events of this type."},
     )
     since = Rfc3339Time(
-        metadata={"description": "Events recorded at or after this RFC 3339 time."}
+        metadata={
+            "description": "Events recorded at or after this RFC 3339 time.",
+            "type": "string",
+            "format": "utc-time",
+        }
     )
     until = Rfc3339Time(
-        metadata={"description": "Events recorded at or before this RFC 3339 time."}
+        metadata={
+            "description": "Events recorded at or before this RFC 3339 time "
+            "(not before since).",
+            "type": "string",
+            "format": "utc-time",
+        }
     )
-    limit = ma.fields.Integer(
+    limit = AsciiInteger(
         load_default=100,
         validate=validate.Range(min=1, max=500),
         metadata={"description": "Page size (ignored by exports)."},
@@ -89,7 +107,9 @@ class AuditFeedArgsSchema(ma.Schema):
     after = AuditCursor(
         metadata={
             "description": "A cursor from `next`, or the `position` of the last "
-            "item received: the answer starts after it (how a cut export resumes)."
+            "item received: the answer starts after it (how a cut export resumes).",
+            "type": "string",
+            "format": "audit-cursor",
         }
     )
     format = ma.fields.String(

@@ -3,6 +3,7 @@ audit context every recorded event takes its actor from."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -39,6 +40,18 @@ def current_services() -> Services:
 
 def request_id() -> str:
     return request_id_for(request.environ)
+
+
+def source_ip() -> str | None:
+    """The caller's address as an address, or None.
+
+    Behind a trusted proxy it comes from X-Forwarded-For, which a proxy
+    passes on as it got it: garbage (or a NUL, which PostgreSQL refuses)
+    must not reach the audit trail."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return None
 
 
 def operator() -> Operator:
@@ -82,7 +95,7 @@ def requires(*roles: Role) -> Callable[[F], F]:
             if who.role not in roles:
                 raise ApiError(403, f"the {who.role.value} role may not do this")
             audit = AuditContext(
-                actor=who.name, source_ip=request.remote_addr, request_id=request_id()
+                actor=who.name, source_ip=source_ip(), request_id=request_id()
             )
             with recording_as(audit):
                 return view(*args, **kwargs)
@@ -103,4 +116,7 @@ def install(app: Flask) -> None:
         # drive the Flask app alone (its test client).
         response.headers["X-Request-Id"] = request_id()
         response.headers.setdefault("Cache-Control", "no-store")
+        # No browser may guess a type other than the one sent (an error page
+        # quoting input is never to be read as HTML).
+        response.headers["X-Content-Type-Options"] = "nosniff"
         return response

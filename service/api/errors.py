@@ -171,6 +171,11 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(error, InternalServerError):
             return error_response(500, "internal error")
         headers = dict(data.get("headers", {})) if isinstance(data, Mapping) else {}
+        # werkzeug keeps some headers on the exception itself: 405's Allow
+        # (RFC 9110 requires it), 416's Content-Range, 401's challenge.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                headers.setdefault(name, value)
         return error_response(code, error.description or "", headers=headers)
 
     @app.errorhandler(Exception)

@@ -16,6 +16,7 @@ from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, current_services, requires
 from service.api.errors import ApiError, not_found
 from service.api.openapi import ETAG, LOCATION, answers, takes_if_match
+from service.api.openapi_links import key_links
 from service.api.presenters import (
     decode_key_cursor,
     encode_key_cursor,
@@ -94,6 +95,7 @@ class Keys(MethodView):
     @answers(blp, 400, 413, 415, 422)
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, KeyWithSecretSchema, headers={**LOCATION, **ETAG})
+    @blp.doc(responses={201: {"links": key_links("id")}})
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the response is the only time its DevSecret is sent
         unasked."""

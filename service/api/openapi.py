@@ -190,6 +190,11 @@ class AuthAllowedSchema(ma.Schema):
     permissions = ma.fields.List(
         ma.fields.String(metadata={"enum": ["send", "verify"]}), required=True
     )
+    expires_at = Rfc3339Text(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the key expires (null: never)."},
+    )
 
 
 class AuthDeniedSchema(ma.Schema):

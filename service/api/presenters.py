@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -27,7 +28,9 @@ def decode_key_cursor(cursor: str) -> tuple[datetime, UUID]:
             microsecond=int(micros) % 1_000_000
         )
         return moment, UUID(key_id)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, OverflowError, OSError):
+        # OverflowError and OSError: a tampered timestamp beyond what
+        # datetime or the platform's time functions can represent.
         raise ApiError(
             422,
             "invalid after: not a cursor from this API",
@@ -35,8 +38,14 @@ def decode_key_cursor(cursor: str) -> tuple[datetime, UUID]:
         ) from None
 
 
+# The one spelling this API writes: 8-4-4-4-12 hex digits with hyphens.
+# UUID() also takes braces, "urn:uuid:" and no hyphens; a key has one URL.
+CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
 def parse_uuid(value: str) -> UUID | None:
-    try:
-        return UUID(value)
-    except ValueError:
+    if not CANONICAL_UUID.fullmatch(value):
         return None
+    return UUID(value)

@@ -6,6 +6,7 @@ key (lengths, CIDR, expiry in the future) live in the domain, once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,9 +22,16 @@ from domain.values import (
     parse_permissions,
 )
 from service.api.context import current_services
+from service.api.description_pattern import description_pattern
+from service.api.presenters import CANONICAL_UUID
 
 STATUSES = tuple(status.value for status in KeyStatus)
 PERMISSIONS = tuple(permission.value for permission in Permission)
+# JSON Schema for "no control characters", so the OpenAPI document says what
+# is refused (schemathesis holds the API to its document).
+NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,9}")
 
 
 class Rfc3339Text(ma.fields.String):
@@ -50,6 +58,33 @@ _KEY_RULES: dict[str, Callable[[Any], object]] = {
 }
 
 
+def no_control_characters(value: str) -> None:
+    """Text searched for in the store: no stored value holds a control
+    character, and PostgreSQL refuses a NUL outright, so refuse them here
+    and answer alike on both stores."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise ma.ValidationError("must not contain control characters")
+
+
+class CanonicalUUID(ma.fields.UUID):
+    """Only the hyphenated 8-4-4-4-12 spelling, as every id is written."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if not isinstance(value, str) or not CANONICAL_UUID.fullmatch(value):
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kw)
+
+
+class AsciiInteger(ma.fields.Integer):
+    """An integer written in ASCII digits: int() also takes full-width and
+    other Unicode digits, surrounding blanks and underscores."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kw: Any) -> Any:
+        if isinstance(value, str) and not _ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kw)
+
+
 class KeyFieldsMixin:
     @ma.validates_schema(skip_on_field_errors=False)
     def key_rules(self, data: dict[str, Any], **_: object) -> None:
@@ -67,22 +102,38 @@ class KeyFieldsMixin:
 
     description = ma.fields.String(
         allow_none=True,
-        metadata={"description": "One line, at most 255 characters.", "maxLength": 255},
+        metadata={
+            "description": "One line, at most 255 characters: no control, "
+            "invisible formatting (bidi, joiners) or unpaired surrogate characters.",
+            "pattern": description_pattern(),
+            "maxLength": 255,
+        },
     )
     expires_at = ma.fields.Raw(
         allow_none=True,
         metadata={
             "description": "RFC 3339 time or YYYY-MM-DD (through the end of that "
-            "day, UTC); null never expires. Must be in the future.",
-            "type": "string",
+            'day, UTC); null (or "", a field left blank) never expires. Must '
+            "be in the future.",
+            "anyOf": [
+                {"type": "string", "format": "future-time-or-date"},
+                {"type": "string", "enum": [""]},
+            ],
             "nullable": True,
             "example": "2027-01-31T23:59:59Z",
         },
     )
     ip_whitelist = ma.fields.List(
-        ma.fields.String(),
+        ma.fields.String(
+            metadata={
+                "format": "ip-network",
+                "description": "An address, or a network without host bits; "
+                "no zone id.",
+            }
+        ),
         allow_none=True,
         metadata={
+            "maxItems": 1000,
             "description": "IPv4/IPv6 addresses or CIDR networks; [] allows any IP.",
             "example": ["203.0.113.0/24", "2001:db8::7"],
         },
@@ -143,11 +194,16 @@ class SecretSchema(ma.Schema):
 class KeyListArgsSchema(ma.Schema):
     status = ma.fields.String(validate=validate.OneOf(STATUSES))
     q = ma.fields.String(
-        validate=validate.Length(max=255),
-        metadata={"description": "Description contains (case-insensitive)."},
+        validate=[validate.Length(max=255), no_control_characters],
+        metadata={
+            "description": "Description contains (case-insensitive).",
+            "pattern": NO_CONTROL_PATTERN,
+        },
     )
-    limit = ma.fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    after = ma.fields.String(metadata={"description": "Cursor from `next`."})
+    limit = AsciiInteger(load_default=50, validate=validate.Range(min=1, max=500))
+    after = ma.fields.String(
+        metadata={"description": "Cursor from `next`.", "format": "key-cursor"}
+    )
 
 
 class KeyListSchema(ma.Schema):
@@ -162,7 +218,8 @@ class KeyListSchema(ma.Schema):
 class AsOfArgsSchema(ma.Schema):
     as_of = ma.fields.String(
         metadata={
-            "description": "RFC 3339 time: the key as it stood then.",
-            "format": "date-time",
+            "description": "RFC 3339 time with a zone, within years 1-9999 in "
+            "UTC: the key as it stood then.",
+            "format": "utc-time",
         }
     )

@@ -35,9 +35,19 @@ def test_allowed_answer_names_the_key_and_its_permissions(api: ApiClient) -> Non
         "key_id": key["id"],
         "dev_key": key["dev_key"],
         "permissions": ["send", "verify"],
+        "expires_at": None,
     }
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_allowed_answer_carries_the_expiry_so_a_cache_ends_with_the_key(
+    api: ApiClient,
+) -> None:
+    key = api.create_key(expires_at="2099-01-31")
+    response = api.auth(key["dev_key"], key["dev_secret"])
+    assert response.status_code == 200
+    assert response.json["expires_at"] == key["expires_at"] == "2099-01-31T23:59:59Z"
 
 
 # 401: one answer for every way the credentials can be wrong.

@@ -94,6 +94,8 @@ def test_private_names_appear_only_in_the_internals_module() -> None:
         "._record(",
         "select_max_notification_id_statement",
         "sql_create_statements",
+        "_create_connection",
+        "_sqlite_conn",
     )
     offenders = []
     scanned = []

@@ -98,6 +98,7 @@ class GunicornServer:
             env["WEB_CONCURRENCY"] = str(self.workers)
         command = [sys.executable, "-m", "gunicorn", "-c", self.config]
         command += ["--bind", f"127.0.0.1:{self.port}"]
+        command += list(self.args)
         if self.access_log:
             assert self.log_path is not None, "the access log goes to log_path"
             command += ["--access-logfile", "-", "--access-logformat", _ACCESS_FORMAT]

@@ -65,6 +65,13 @@ def test_description_of_256_characters_refused() -> None:
         "line\u2028separator",
         "paragraph\u2029separator",
         "\n",
+        "unpaired\ud800surrogate",
+        "low\udfffsurrogate",
+        "right-to-left\u202eoverride",
+        "zero\u200dwidth joiner",
+        "isolate\u2066x\u2069",
+        "byte order\ufeffmark",
+        "soft\u00adhyphen",
     ],
     ids=[
         "newline",
@@ -80,6 +87,13 @@ def test_description_of_256_characters_refused() -> None:
         "line-separator",
         "paragraph-separator",
         "only-newline",
+        "high-surrogate",
+        "low-surrogate",
+        "bidi-override",
+        "zero-width-joiner",
+        "bidi-isolates",
+        "bom",
+        "soft-hyphen",
     ],
 )
 def test_description_control_characters_refused(value: str) -> None:
