@@ -119,7 +119,10 @@ def test_the_document_validates(document: dict[str, Any]) -> None:
     validate(document)
 
 
-@pytest.mark.parametrize("path", ["/v1/auth", "/healthz", "/metrics", "/v1/keys"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/auth", "/v1/auth/forward", "/v1/changes", "/healthz", "/metrics", "/v1/keys"],
+)
 def test_the_document_describes_every_path(document: dict[str, Any], path: str) -> None:
     assert path in document["paths"]
 
@@ -133,12 +136,48 @@ def test_operator_operations_declare_the_bearer_scheme(
                 continue
             expected = {
                 "/v1/auth": [{"devKey": []}],
+                "/v1/auth/forward": [{"devKey": []}],
                 "/healthz": [],
                 "/metrics": [],
             }.get(path, [{"operator": []}])
             assert operation.get("security") == expected, (method, path)
             if expected == [{"operator": []}]:
                 assert {"401", "403", "503"} <= set(operation["responses"])
+
+
+def test_forward_auth_is_declared_for_any_method_with_its_headers(
+    document: dict[str, Any],
+) -> None:
+    forward = document["paths"]["/v1/auth/forward"]
+    assert {"get", "post"} <= set(forward)
+    for operation in forward.values():
+        assert {"200", "401", "403", "422", "503"} == set(operation["responses"])
+        (api_header,) = operation["parameters"]
+        assert (api_header["in"], api_header["name"], api_header["required"]) == (
+            "header",
+            "X-Keyledger-Api",
+            True,
+        )
+        assert api_header["schema"]["enum"] == ["send", "verify"]
+        allowed = operation["responses"]["200"]
+        assert {
+            "X-Keyledger-Key-Id",
+            "X-Keyledger-Dev-Key",
+            "X-Keyledger-Permissions",
+        } == set(allowed["headers"])
+        assert "X-Keyledger-Reason" in operation["responses"]["403"]["headers"]
+    allowed_schema = document["components"]["schemas"]["AuthAllowed"]
+    assert "expires_at" in allowed_schema["required"]
+
+
+def test_the_change_feed_is_declared_with_its_errors(document: dict[str, Any]) -> None:
+    (operations,) = [document["paths"]["/v1/changes"]]
+    assert set(operations) == {"get"}
+    feed = operations["get"]
+    assert {"200", "401", "403", "422", "503"} == set(feed["responses"])
+    assert [parameter["name"] for parameter in feed["parameters"]] == ["after"]
+    changes = document["components"]["schemas"]["Changes"]
+    assert set(changes["required"]) == {"items", "position"}
 
 
 def _create(gen: Generated, **fields: Any) -> Any:

@@ -30,6 +30,10 @@ WRONG_SECRET = 5
 DISABLED = 3
 INVALID_BODIES = 2
 LISTS = 4
+FORWARD_ALLOWED = 4
+FORWARD_WRONG_SECRET = 2
+FORWARD_NO_API = 1
+CHANGES = 2
 AUTH_BODY = {"api": "send", "client_ip": "198.51.100.4"}
 
 
@@ -131,6 +135,25 @@ def _known_sequence(caller: Caller) -> list[dict[str, Any]]:
     for _ in range(LISTS):
         caller.call("GET", "/v1/keys", admin)
     caller.call("GET", "/v1/keys?limit=0", admin)
+    # The gateway endpoints are lean WSGI handlers too, beside /v1/auth.
+    for method in ("GET", "POST") * (FORWARD_ALLOWED // 2):
+        caller.call(
+            method,
+            "/v1/auth/forward",
+            {**basic(first["dev_key"], first["dev_secret"]), "X-Keyledger-Api": "send"},
+        )
+    for _ in range(FORWARD_WRONG_SECRET):
+        caller.call(
+            "GET",
+            "/v1/auth/forward",
+            {**basic(first["dev_key"], "W" * 43), "X-Keyledger-Api": "verify"},
+        )
+    for _ in range(FORWARD_NO_API):
+        caller.call(
+            "GET", "/v1/auth/forward", basic(first["dev_key"], first["dev_secret"])
+        )
+    caller.call("GET", "/v1/changes", admin)
+    caller.call("GET", "/v1/changes?after=0", admin)
     return keys
 
 
@@ -358,3 +381,57 @@ def test_the_metrics_directory_is_removed_when_gunicorn_stops(
     finally:
         server.stop()
     assert not directory.exists()
+
+
+def test_forward_auth_decisions_are_counted_apart_from_v1_auth(
+    scenario: Scenario,
+) -> None:
+    text = scenario.metrics_text
+    name = "keyledger_forward_auth_decisions_total"
+    assert value(text, name, outcome="allowed", reason="none") == FORWARD_ALLOWED
+    assert value(text, name, outcome="denied", reason="invalid_credentials") == (
+        FORWARD_WRONG_SECRET
+    )
+    assert value(text, name, outcome="invalid", reason="validation_failed") == (
+        FORWARD_NO_API
+    )
+    # /v1/auth's own counter holds only its own calls.
+    assert (
+        value(text, "keyledger_auth_decisions_total", outcome="allowed", reason="none")
+        == ALLOWED
+    )
+
+
+def test_the_change_feed_is_counted_with_the_management_requests(
+    scenario: Scenario,
+) -> None:
+    text = scenario.metrics_text
+    name = "keyledger_http_requests_total"
+    assert value(text, name, route="/v1/changes", method="GET", status="200") == (
+        CHANGES
+    )
+
+
+def test_gateway_access_lines_name_the_dev_key_or_the_operator(
+    scenario: Scenario,
+) -> None:
+    access = [line for line in _log_lines(scenario) if _is_access(line)]
+    forward = [line for line in access if line["path"] == "/v1/auth/forward"]
+    assert len(forward) == FORWARD_ALLOWED + FORWARD_WRONG_SECRET + FORWARD_NO_API
+    outcomes = Counter((line["outcome"], line["reason"]) for line in forward)
+    assert outcomes == {
+        ("allowed", "none"): FORWARD_ALLOWED,
+        ("denied", "invalid_credentials"): FORWARD_WRONG_SECRET,
+        ("invalid", "validation_failed"): FORWARD_NO_API,
+    }
+    assert {line["dev_key"] for line in forward if line["outcome"] != "invalid"} == {
+        scenario.keys[0]["dev_key"]
+    }
+    changes = [line for line in access if line["path"] == "/v1/changes"]
+    assert [(line["status"], line["actor"]) for line in changes] == [
+        (200, "admin")
+    ] * CHANGES
+    gateway_paths = {"/v1/auth/forward", "/v1/changes"}
+    for sent in scenario.caller.sent:
+        if sent.path.split("?")[0] in gateway_paths:
+            assert sent.headers["X-Request-Id"] == sent.request_id
