@@ -179,7 +179,10 @@ class AuthRequestSchema(ma.Schema):
     api = ma.fields.String(required=True, metadata={"enum": ["send", "verify"]})
     client_ip = ma.fields.String(
         required=True,
-        metadata={"description": "The end user's IPv4 or IPv6 address."},
+        metadata={
+            "description": "The end user's IPv4 or IPv6 address (no zone id).",
+            "format": "ip-address",
+        },
     )
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,36 @@ def _known_sequence(caller: Caller) -> list[dict[str, Any]]:
     return keys
 
 
+@contextmanager
+def _one_worker_held(caller: Caller) -> Iterator[None]:
+    """Keeps one worker busy reading a half-sent request while the sequence
+    runs, so that a busy machine cannot hand every request to one worker
+    (sync workers serve one connection at a time); the request is finished
+    afterwards and counts as one of the sequence."""
+    request_id = f"test-{uuid.uuid4()}"
+    held = socket.create_connection(("127.0.0.1", caller.port), timeout=10)
+    try:
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        yield
+        held.sendall(
+            f"X-Request-Id: {request_id}\r\nConnection: close\r\n\r\n".encode()
+        )
+        response = http.client.HTTPResponse(held)
+        response.begin()
+        caller.sent.append(
+            Sent(
+                request_id,
+                "GET",
+                "/healthz",
+                response.status,
+                dict(response.getheaders()),
+                response.read(),
+            )
+        )
+    finally:
+        held.close()
+
+
 def _metrics_dir_of(server: GunicornServer) -> Path:
     """Where the workers keep their values: the files they have mapped."""
     for pid in server.worker_pids():
@@ -180,7 +212,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     }
     with GunicornServer(env, workers=WORKERS, log_path=log_path) as server:
         caller = Caller(server.port)
-        keys = _known_sequence(caller)
+        with _one_worker_held(caller):
+            keys = _known_sequence(caller)
         metrics_text = caller.call("GET", "/metrics").body.decode()
         yield Scenario(server, caller, log_path, keys, metrics_text)
 
