@@ -4,6 +4,8 @@ override any of them (e.g. GUNICORN_CMD_ARGS="--bind 0.0.0.0:8000")."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 bind = os.environ.get("KEYLEDGER_BIND", "127.0.0.1:8000")
@@ -15,10 +17,29 @@ worker_class = "sync"
 # connections after fork.
 preload_app = False
 timeout = 30
+# A streamed export still running after this many seconds of a SIGTERM is
+# cut; it is sent chunked, so a cut one lacks its last chunk (see
+# docs/operations.md, "Exports").
 graceful_timeout = 10
 keepalive = 5
 # gunicorn 27 opens a control socket per master by default; keyledger needs none.
 control_socket_disable = True
+# gunicorn's own lines in KEYLEDGER_LOG_FORMAT; keyledger writes the access
+# lines itself, one per request.
+logger_class = "service.logs.GunicornLogger"
+
+# Metrics summed over the workers (service/metrics.py): prometheus-client
+# keeps each worker's values in files under this directory. It must be set
+# before anything imports prometheus_client, and workers inherit it. Fresh
+# per master, removed when the master exits; a directory the operator chose
+# is used as it is.
+_METRICS_OWNED = "KEYLEDGER_METRICS_DIR_OWNED"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="keyledger-metrics-"
+    )
+    os.environ[_METRICS_OWNED] = str(os.getpid())
+
 # What gunicorn refuses before keyledger sees a request (docs/hardening.md):
 # a request line over 4,094 bytes is 414, more than 64 header fields or one
 # over 8,190 bytes is 431. keyledger's longest URL (an audit-feed query
@@ -55,3 +76,14 @@ def worker_exit(server: Any, worker: Any) -> None:
     from service.usage import stop_all_flushers
 
     stop_all_flushers()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from service.metrics import worker_exited
+
+    worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if os.environ.get(_METRICS_OWNED) == str(os.getpid()):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -8,6 +8,7 @@ from domain.audit import AuditContext, current_audit, recording_as
 from domain.errors import (
     DomainError,
     InvalidValue,
+    InvalidValues,
     KeyDeleted,
     KeyNotDeleted,
     MissingActor,
@@ -20,6 +21,7 @@ __all__ = [
     "AuditContext",
     "DomainError",
     "InvalidValue",
+    "InvalidValues",
     "KeyDeleted",
     "KeyNotDeleted",
     "KeyStatus",

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.audit import current_audit
-from domain.errors import InvalidValue, KeyDeleted, KeyNotDeleted
+from domain.errors import InvalidValue, KeyDeleted, KeyNotDeleted, check_all
 from domain.values import (
     KeyStatus,
     grace_ends_at,
@@ -192,16 +192,25 @@ class ApiKey(Aggregate):
         """A new enabled key; the caller generated the DevKey and the secret."""
         if not dev_key:
             raise InvalidValue("dev_key", "must not be empty")
-        if permissions is None:
-            raise InvalidValue("permissions", "is required")
+
+        def required_permissions() -> tuple[str, ...]:
+            if permissions is None:
+                raise InvalidValue("permissions", "is required")
+            return parse_permissions(permissions)
+
+        valid: dict[str, Any] = check_all(
+            {
+                "description": lambda: parse_description(description),
+                "expires_at": lambda: parse_expiry(expires_at, now),
+                "ip_whitelist": lambda: list(parse_ip_whitelist(ip_whitelist)),
+                "permissions": lambda: list(required_permissions()),
+            }
+        )
         return cls._create(
             cls.Created,
             id=key_id_for(dev_key),
             dev_key=dev_key,
-            description=parse_description(description),
-            expires_at=parse_expiry(expires_at, now),
-            ip_whitelist=list(parse_ip_whitelist(ip_whitelist)),
-            permissions=list(parse_permissions(permissions)),
+            **valid,
             secret_hash=secret_hash,
             sealed_secret=sealed_secret,
             **_audit_fields(),

@@ -4,19 +4,17 @@ overrides). It expects a prepared store (``service.wiring.prepare_store``)."""
 
 from __future__ import annotations
 
-import logging
-import sys
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
-from flask_smorest import Api
+import swagger_ui_bundle
+from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from projections.change_feed import ChangeFeed
-from service import console
+from service import console, logs, metrics
+from service.access import AccessLog
 from service.api import (
     audit,
     audit_chain,
@@ -24,6 +22,8 @@ from service.api import (
     errors,
     keys,
     lifecycle,
+    openapi,
+    openapi_gateway,
     openapi_links,
 )
 from service.auth_endpoint import AuthEndpoint
@@ -33,12 +33,12 @@ from service.config import load_settings
 from service.forward_auth import ForwardAuthEndpoint
 from service.wiring import Services, build_services
 
-access_log = logging.getLogger("keyledger.access")
+DOCS_ASSETS = "/docs/static/"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(config)
-    _configure_logging(settings.log_level)
+    logs.configure(logs.log_format(), settings.log_level)
     services = build_services(settings)
     services.sweep = CheckpointSweep(services.ledger.ledger_recorder)
     services.sweep.start()
@@ -51,33 +51,37 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     context.install_services(app, services)
 
-    api = Api(app)
-    api.spec.components.security_scheme(
-        "operator", {"type": "http", "scheme": "bearer"}
-    )
+    api = openapi.KeyledgerApi(app)
+    openapi.install(api)
     api.register_blueprint(keys.blp)
     api.register_blueprint(audit.blp)
     api.register_blueprint(lifecycle.keys_blp)
     api.register_blueprint(lifecycle.secrets_blp)
     api.register_blueprint(audit_chain.blp)
+    openapi.declare_service_paths(api)
+    openapi_gateway.declare_gateway_paths(api)
     openapi_links.refine(api.spec)
     errors.register_error_handlers(app)
     context.install(app)
     console.install(app, services)
-    _install_access_log(app)
+    measured = metrics.enabled()
+    if measured:
+        _count_requests(app)
     _install_health(app, services)
+    _install_metrics(app, services)
+    _install_docs_assets(app)
     _require_json_bodies(app)
 
     # Counting starts in the serving process only (gunicorn: after fork).
     services.usage_flusher.start()
-    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer)
+    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer, measured=measured)
     # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
     app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
     app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
@@ -86,10 +90,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app,
         ChangeFeed(recorder.dialect, recorder.read_transaction),
         services.operators,
+        measured=measured,
     )
     # Outside /v1/auth's handler but inside ProxyFix: the forwarded
     # client address is what the KEYLEDGER_TRUSTED_PROXY_HOPS rule says.
-    app.wsgi_app = ForwardAuthEndpoint(app.wsgi_app, services.authorizer)  # type: ignore[method-assign]
+    app.wsgi_app = ForwardAuthEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app, services.authorizer, measured=measured
+    )
+    # Outermost but for ProxyFix: every answer, the lean endpoints' too,
+    # gets an X-Request-Id and exactly one access line.
+    app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -99,48 +109,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time of each record, so a
-    replaced stream (test capture, daemonising) is never written after close."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: Any) -> None:
-        pass
-
-
-def _configure_logging(level: str) -> None:
-    logger = logging.getLogger("keyledger")
-    if not logger.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-        )
-        logger.addHandler(handler)
-        logger.propagate = False
-    logger.setLevel(level.upper())
-
-
-def _install_access_log(app: Flask) -> None:
-    @app.before_request
-    def start_clock() -> None:
-        g.started = time.perf_counter()
-
+def _count_requests(app: Flask) -> None:
     @app.after_request
-    def log_request(response: Response) -> Response:
-        who = g.get("operator")
-        access_log.info(
-            "%s %s %s %.1fms actor=%s request_id=%s",
-            request.method,
-            request.path,
-            response.status_code,
-            (time.perf_counter() - g.get("started", time.perf_counter())) * 1000,
-            who.name if who else "-",
-            context.request_id(),
-        )
+    def count(response: Response) -> Response:
+        # The route template, not the path: ids must not become label values.
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(
+            route, request.method, str(response.status_code)
+        ).inc()
         return response
 
 
@@ -150,8 +126,33 @@ def _install_health(app: Flask, services: Services) -> None:
         try:
             lag = services.ledger.ledger_recorder.view_lag()
         except Exception as error:  # any store failure means "not healthy"
+            metrics.count_store_error("health")
             return jsonify(status="unavailable", store=type(error).__name__), 503
         return jsonify(status="ok", read_model_lag=lag), 200
+
+
+def _install_metrics(app: Flask, services: Services) -> None:
+    def lag() -> int | None:
+        try:
+            return services.ledger.ledger_recorder.view_lag()
+        except Exception:  # the scrape still answers; health tells the rest
+            metrics.count_store_error("metrics")
+            return None
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.exposition(lag), content_type=metrics.CONTENT_TYPE)
+
+
+def _install_docs_assets(app: Flask) -> None:
+    """Swagger UI's files from the pinned swagger-ui-bundle package, so the
+    docs page needs nothing from another host."""
+
+    @app.get(DOCS_ASSETS + "<path:name>")
+    def docs_asset(name: str) -> Response:
+        response = send_from_directory(swagger_ui_bundle.swagger_ui_path, name)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
 
 def _require_json_bodies(app: Flask) -> None:

@@ -137,11 +137,24 @@ def recorded_so_far(
     )
 
 
+@dataclass(frozen=True)
+class Export:
+    """An export's text chunks and the log position it runs through.
+
+    ``through`` is fixed when the export is asked for: every selected event
+    at or before it is in the export, none after it. A reader that was cut
+    off resumes with ``after`` = the last ``position`` it received.
+    """
+
+    chunks: Iterator[str]
+    through: int
+
+
 def export(
     ledger: KeyLedger, selection: AuditFilter, form: ExportFormat, *, after: int = 0
-) -> Iterator[str]:
-    """The export as text chunks; the end of the log is fixed now, not when
-    the caller starts reading."""
+) -> Export:
+    """The export; the end of the log is fixed now, not when the caller
+    starts reading."""
     upto = int(ledger.recorder.max_notification_id() or 0)
     records = recorded_so_far(ledger.read_model, selection, upto=upto, after=after)
-    return chunked(form.render(records))
+    return Export(chunked(form.render(records)), upto)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from domain.times import format_time
 from projections.credentials import Credentials, CredentialsUnavailable
+from service import metrics
+from service.access import AUTH
 from service.auth_failures import FailedAuthMonitor
 from service.authorization import (
     DENY_CREDENTIALS,
@@ -64,17 +68,31 @@ class AuthEndpoint:
         app: WSGIApp,
         authorizer: Authorizer,
         failures: FailedAuthMonitor | None = None,
+        *,
+        measured: bool = True,
     ) -> None:
         self.app = app
         self.authorizer = authorizer
         self.failures = failures or FailedAuthMonitor()
+        self.measured = measured
+        # Bound once: labels() takes a lock and a lookup on every call.
+        self._decisions: dict[tuple[str, str], Any] = {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self.app(environ, start_response)
+        started = time.perf_counter()
         status, body, extra = self.handle(environ)
+        if self.measured:
+            metrics.AUTH_DURATION.observe(time.perf_counter() - started)
+            _, outcome, reason = environ[AUTH]
+            counter = self._decisions.get((outcome, reason))
+            if counter is None:
+                counter = metrics.AUTH_DECISIONS.labels(outcome, reason)
+                self._decisions[(outcome, reason)] = counter
+            counter.inc()
         headers = [
             _JSON,
             _NO_STORE,
@@ -88,39 +106,39 @@ class AuthEndpoint:
     def handle(
         self, environ: dict[str, Any]
     ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """The answer; leaves ``(dev_key, outcome, reason)`` in the environ
+        for the access line and the metrics."""
+        environ[AUTH] = ("-", "invalid", "bad_request")
         if environ.get("REQUEST_METHOD") != "POST":
-            return 405, _error("use POST"), [("Allow", "POST")]
+            environ[AUTH] = ("-", "invalid", "method_not_allowed")
+            return 405, _error(405, "use POST"), [("Allow", "POST")]
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
-            return 415, _error("the request body must be JSON"), []
+            environ[AUTH] = ("-", "invalid", "unsupported_media_type")
+            return 415, _error(415, "the request body must be JSON"), []
         try:
             raw = _read_body(environ)
         except Exception:
             # The server's body reader failed (gunicorn: a malformed chunk,
             # the body ending early): the request is at fault, not us.
-            return 400, _error("the request body could not be read"), []
+            environ[AUTH] = ("-", "invalid", "unreadable_body")
+            return 400, _error(400, "the request body could not be read"), []
         if raw is None:
-            return 413, _error(f"the body must be at most {MAX_BODY} bytes"), []
+            environ[AUTH] = ("-", "invalid", "body_too_large")
+            message = f"the body must be at most {MAX_BODY} bytes"
+            return 413, _error(413, message), []
         try:
             # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
             # byte that is not UTF-8 is a ValueError like bad JSON.
             payload = _DECODER.decode(raw.decode("utf-8-sig"))
         except ValueError:
-            return 400, _error("the request body is not valid JSON"), []
+            environ[AUTH] = ("-", "invalid", "malformed_json")
+            return 400, _error(400, "the request body is not valid JSON"), []
         try:
             api, client_ip = parse_auth_request(payload)
         except AuthRequestInvalid as invalid:
-            return (
-                422,
-                _dump(
-                    {
-                        "allowed": False,
-                        "message": f"invalid {invalid.field}: {invalid.message}",
-                        "errors": {invalid.field: [invalid.message]},
-                    }
-                ),
-                [],
-            )
+            environ[AUTH] = ("-", "invalid", "validation_failed")
+            return 422, _error(422, invalid.summary, invalid.errors), []
         dev_key, dev_secret = _basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
         try:
             decision = (
@@ -130,11 +148,19 @@ class AuthEndpoint:
             )
         except CredentialsUnavailable as error:
             logger.warning("auth store unavailable: %s", error)
+            environ[AUTH] = (dev_key or "-", "unavailable", "store_unavailable")
+            if self.measured:
+                metrics.count_store_error("auth")
             return (
                 503,
-                _error("the key store is unavailable; retry shortly"),
+                _error(503, "the key store is unavailable; retry shortly"),
                 [("Retry-After", "1")],
             )
+        environ[AUTH] = (
+            dev_key or "-",
+            "allowed" if decision.allowed else "denied",
+            decision.reason or "none",
+        )
         if decision.reason == "invalid_credentials":
             self.failures.record(dev_key, str(client_ip), environ.get("REMOTE_ADDR"))
         return decision.status, _decision_body(decision), _challenge(decision)
@@ -215,5 +241,16 @@ def _challenge(decision: AuthDecision) -> list[tuple[str, str]]:
     return []
 
 
-def _error(message: str) -> bytes:
-    return _dump({"allowed": False, "message": message})
+def _error(
+    code: int, message: str, errors: dict[str, list[str]] | None = None
+) -> bytes:
+    """The management API's error body, plus ``allowed: false``."""
+    body: dict[str, Any] = {
+        "allowed": False,
+        "code": code,
+        "status": HTTPStatus(code).phrase,
+        "message": message,
+    }
+    if errors:
+        body["errors"] = errors
+    return _dump(body)

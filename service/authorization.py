@@ -7,6 +7,7 @@ secret and deleted key are one answer, so keys cannot be enumerated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import ipaddress
@@ -46,34 +47,42 @@ parse_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
 
 
 class AuthRequestInvalid(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+    """Every offending field of an auth request body, with its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        self.summary = "validation failed: " + "; ".join(
+            f"{field}: {' '.join(messages)}" for field, messages in errors.items()
+        )
+        super().__init__(self.summary)
+
+
+_ADDRESS_MESSAGE = "must be an IPv4 or IPv6 address"
 
 
 def parse_auth_request(body: object) -> tuple[str, IpAddress]:
     """The ``api`` and parsed ``client_ip`` of an auth request body."""
     if not isinstance(body, dict):
-        raise AuthRequestInvalid("body", "must be a JSON object")
+        raise AuthRequestInvalid({"body": ["must be a JSON object"]})
+    errors: dict[str, list[str]] = {}
     api = body.get("api")
     if not isinstance(api, str) or api not in APIS:
-        raise AuthRequestInvalid("api", "must be 'send' or 'verify'")
+        errors["api"] = ["must be 'send' or 'verify'"]
     client_ip = body.get("client_ip")
+    address: IpAddress | None = None
     if not isinstance(client_ip, str):
-        raise AuthRequestInvalid("client_ip", "must be an IPv4 or IPv6 address")
-    if "%" in client_ip:
+        errors["client_ip"] = [_ADDRESS_MESSAGE]
+    elif "%" in client_ip:
         # Refused like whitelist entries with one: a zone names a link on the
         # caller's host, which no whitelist entry can mean.
-        raise AuthRequestInvalid(
-            "client_ip", "must be a plain address without a zone id (%...)"
-        )
-    try:
-        address = parse_address(client_ip.strip())
-    except ValueError:
-        raise AuthRequestInvalid(
-            "client_ip", "must be an IPv4 or IPv6 address"
-        ) from None
+        errors["client_ip"] = ["must be a plain address without a zone id (%...)"]
+    else:
+        with contextlib.suppress(ValueError):
+            address = parse_address(client_ip.strip())
+        if address is None:
+            errors["client_ip"] = [_ADDRESS_MESSAGE]
+    if errors or address is None or not isinstance(api, str):
+        raise AuthRequestInvalid(errors)
     return api, address
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from projections.change_feed import Change, ChangeFeed
+from service import metrics
+from service.access import ACTOR
 from service.operators import OperatorRegistry, Role
 
 PATH = "/v1/changes"
@@ -43,11 +45,17 @@ class FeedError(Exception):
 
 class ChangeFeedEndpoint:
     def __init__(
-        self, app: WSGIApp, feed: ChangeFeed, operators: OperatorRegistry
+        self,
+        app: WSGIApp,
+        feed: ChangeFeed,
+        operators: OperatorRegistry,
+        *,
+        measured: bool = True,
     ) -> None:
         self.app = app
         self.feed = feed
         self.operators = operators
+        self.measured = measured
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -66,6 +74,10 @@ class ChangeFeedEndpoint:
             if error.errors:
                 body["errors"] = error.errors
         raw = _ENCODER.encode(body).encode()
+        if self.measured:
+            # Counted with the management API's requests, by its one route.
+            method = environ.get("REQUEST_METHOD", "")
+            metrics.HTTP_REQUESTS.labels(PATH, method, str(status)).inc()
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
             [
@@ -93,6 +105,8 @@ class ChangeFeedEndpoint:
         try:
             with self.feed.read() as cursor:
                 operator = self.operators.authenticate_in(cursor, token)
+                if operator is not None:
+                    environ[ACTOR] = operator.name
                 if (
                     invalid is None
                     and operator is not None
@@ -103,6 +117,7 @@ class ChangeFeedEndpoint:
                     changes = self.feed.after(cursor, after)
         except Exception as error:  # any store failure: the caller retries
             logger.warning("change feed unavailable: %s", type(error).__name__)
+            metrics.count_store_error("changes")
             raise FeedError(
                 503,
                 "the store is unavailable; retry shortly",

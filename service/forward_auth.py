@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from projections.credentials import CredentialsUnavailable
+from service import metrics
+from service.access import AUTH
 from service.auth_endpoint import (
     _JSON,
     _NO_STORE,
@@ -24,6 +26,7 @@ from service.auth_endpoint import (
     WSGIApp,
     _basic_credentials,
     _dump,
+    _error,
     allowed_body,
 )
 from service.authorization import (
@@ -46,16 +49,19 @@ _CHALLENGE = ("WWW-Authenticate", 'Basic realm="keyledger"')
 
 logger = logging.getLogger("keyledger.auth")
 
-Answer = tuple[int, dict[str, Any], list[tuple[str, str]]]
+Answer = tuple[int, bytes, list[tuple[str, str]]]
 
 
 class ForwardAuthEndpoint:
     """Answers ``/v1/auth/forward`` and everything below it; passes every
     other path on to ``app`` unchanged."""
 
-    def __init__(self, app: WSGIApp, authorizer: Authorizer) -> None:
+    def __init__(
+        self, app: WSGIApp, authorizer: Authorizer, *, measured: bool = True
+    ) -> None:
         self.app = app
         self.authorizer = authorizer
+        self.measured = measured
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -63,8 +69,10 @@ class ForwardAuthEndpoint:
         path = environ.get("PATH_INFO", "")
         if path != PATH and not path.startswith(_PREFIX):
             return self.app(environ, start_response)
-        status, body, extra = forward_decision(environ, self.authorizer)
-        raw = _dump(body)
+        status, raw, extra = forward_decision(environ, self.authorizer)
+        if self.measured:
+            _, outcome, reason = environ[AUTH]
+            metrics.FORWARD_AUTH_DECISIONS.labels(outcome, reason).inc()
         headers = [
             _JSON,
             _NO_STORE,
@@ -79,7 +87,9 @@ class ForwardAuthEndpoint:
 def forward_decision(environ: dict[str, Any], authorizer: Authorizer) -> Answer:
     """Status, JSON body and headers answering one forwarded request, checked
     in the order of ``/v1/auth``: the API (whatever the credentials), then
-    the decision."""
+    the decision. Leaves ``(dev_key, outcome, reason)`` in the environ for
+    the access line and the metrics, as ``/v1/auth`` does."""
+    environ[AUTH] = ("-", "invalid", "validation_failed")
     api = environ.get("HTTP_X_KEYLEDGER_API", "").strip()
     if api not in APIS:
         return _invalid(API_HEADER, "must be 'send' or 'verify'")
@@ -98,19 +108,22 @@ def forward_decision(environ: dict[str, Any], authorizer: Authorizer) -> Answer:
         )
     except CredentialsUnavailable as error:
         logger.warning("auth store unavailable: %s", error)
-        return (
-            503,
-            {"allowed": False, "message": UNAVAILABLE},
-            [("Retry-After", "1")],
-        )
+        environ[AUTH] = (dev_key or "-", "unavailable", "store_unavailable")
+        metrics.count_store_error("forward_auth")
+        return 503, _error(503, UNAVAILABLE), [("Retry-After", "1")]
+    environ[AUTH] = (
+        dev_key or "-",
+        "allowed" if decision.allowed else "denied",
+        decision.reason or "none",
+    )
     return decision.status, *_identity(decision)
 
 
-def _identity(decision: AuthDecision) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _identity(decision: AuthDecision) -> tuple[bytes, list[tuple[str, str]]]:
     credentials = decision.credentials
     if decision.allowed and credentials is not None:
         return (
-            allowed_body(credentials),
+            _dump(allowed_body(credentials)),
             [
                 (KEY_ID_HEADER, credentials.key_id),
                 (DEV_KEY_HEADER, credentials.dev_key),
@@ -121,16 +134,14 @@ def _identity(decision: AuthDecision) -> tuple[dict[str, Any], list[tuple[str, s
     headers = [(REASON_HEADER, reason)]
     if decision.status == 401:
         headers.insert(0, _CHALLENGE)
-    return {"allowed": False, "reason": reason}, headers
+    return _dump({"allowed": False, "reason": reason}), headers
 
 
 def _invalid(field: str, message: str) -> Answer:
+    """The management API's 422 body plus ``allowed: false``, as on
+    ``/v1/auth``."""
     return (
         422,
-        {
-            "allowed": False,
-            "message": f"invalid {field}: {message}",
-            "errors": {field: [message]},
-        },
+        _error(422, f"validation failed: {field}: {message}", {field: [message]}),
         [],
     )

@@ -14,7 +14,8 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
-from domain import ApiKey
+from domain import EVENT_TYPE_NAMES, ApiKey
+from domain.errors import check_all
 from projections.chain_store import CHECKPOINT_EVERY
 from projections.library_internals import (
     check_library_contract,
@@ -25,6 +26,7 @@ from projections.postgres_recorder import PostgresLedgerRecorder
 from projections.projecting_recorder import ProjectingRecorder
 from projections.queries import ReadModelQueries
 from projections.sqlite_recorder import SQLiteLedgerRecorder
+from service import metrics
 from service.audit_signing import SigningKeys
 from service.config import APPLICATION_NAME_SETTING
 from service.sealing import SecretSealer, new_dev_key, new_dev_secret
@@ -137,7 +139,12 @@ class KeyLedger(Application[UUID]):
             kwargs["projected_events"] = [
                 event for obj in objs for event in obj.pending_events
             ]
-        return super().save(*objs, **kwargs)
+        recordings = super().save(*objs, **kwargs)
+        names: dict[type, str] = EVENT_TYPE_NAMES
+        metrics.count_events(
+            names.get(type(r.domain_event), "other") for r in recordings
+        )
+        return recordings
 
     # Commands.
 
@@ -174,14 +181,15 @@ class KeyLedger(Application[UUID]):
     ) -> ApiKey:
         def change(key: ApiKey) -> None:
             values = changes.values
-            if "description" in values:
-                key.change_description(values["description"])
-            if "expires_at" in values:
-                key.change_expiry(values["expires_at"], self.clock())
-            if "ip_whitelist" in values:
-                key.change_ip_whitelist(values["ip_whitelist"])
-            if "permissions" in values:
-                key.change_permissions(values["permissions"])
+            now = self.clock()
+            commands: dict[str, Callable[[], bool]] = {
+                "description": lambda: key.change_description(values["description"]),
+                "expires_at": lambda: key.change_expiry(values["expires_at"], now),
+                "ip_whitelist": lambda: key.change_ip_whitelist(values["ip_whitelist"]),
+                "permissions": lambda: key.change_permissions(values["permissions"]),
+            }
+            # Every invalid field is reported at once; nothing is saved then.
+            check_all({name: run for name, run in commands.items() if name in values})
 
         return self._change(key_id, expected_version, change)
 

@@ -7,6 +7,7 @@ it ready (schema, read-model catch-up, first admin). gunicorn's master and
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from service.config import (
     parse_store,
 )
 from service.ledger import KeyLedger
+from service.logs import log_format
 from service.operators import OperatorRegistry, operators_ddl
 from service.sealing import SecretSealer
 from service.secret_lookup import SecretLookup
@@ -119,11 +121,21 @@ def prepare_store(services: Services) -> str | None:
     if token is not None and supplied is None:
         # Deliberately not the logging system: this is the one time the token
         # is shown, to the person starting the service, and never again.
-        sys.stderr.write(
-            "\n=== keyledger: first admin operator created ===\n"
-            f"    name:  admin\n    token: {token}\n"
-            "    Store it now; it is not shown again.\n\n"
-        )
+        if log_format() == "json":
+            notice = {
+                "logger": "keyledger.bootstrap",
+                "message": "first admin operator created; store the token now, "
+                "it is not shown again",
+                "operator": "admin",
+                "token": token,
+            }
+            sys.stderr.write(json.dumps(notice) + "\n")
+        else:
+            sys.stderr.write(
+                "\n=== keyledger: first admin operator created ===\n"
+                f"    name:  admin\n    token: {token}\n"
+                "    Store it now; it is not shown again.\n\n"
+            )
         sys.stderr.flush()
     return token
 

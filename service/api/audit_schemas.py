@@ -17,6 +17,7 @@ from service.api.schemas import (
     NO_CONTROL_PATTERN,
     AsciiInteger,
     CanonicalUUID,
+    Rfc3339Text,
     no_control_characters,
 )
 
@@ -41,13 +42,19 @@ def decode_audit_cursor(cursor: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_POSITION = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
 class AuditCursor(ma.fields.Field[int]):
-    """A ``next`` cursor from an earlier page, loaded as a log position."""
+    """A ``next`` cursor from an earlier page, or an item's ``position``
+    (how an export resumes), loaded as a log position."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **_: Any) -> int:
+        if isinstance(value, str) and _POSITION.fullmatch(value):
+            return int(value)
         position = decode_audit_cursor(value) if isinstance(value, str) else None
         if position is None:
-            raise ma.ValidationError("not a cursor from this API")
+            raise ma.ValidationError("must be a cursor from next or an item's position")
         return position
 
 
@@ -99,7 +106,8 @@ class AuditFeedArgsSchema(ma.Schema):
     )
     after = AuditCursor(
         metadata={
-            "description": "Cursor from `next`; exports resume after it too.",
+            "description": "A cursor from `next`, or the `position` of the last "
+            "item received: the answer starts after it (how a cut export resumes).",
             "type": "string",
             "format": "audit-cursor",
         }
@@ -119,21 +127,37 @@ class AuditFeedArgsSchema(ma.Schema):
             raise ma.ValidationError("must not be before since", "until")
 
 
+class AuditExportArgsSchema(AuditFeedArgsSchema):
+    class Meta:
+        exclude = ("limit",)
+
+    format = ma.fields.String(
+        required=True,
+        validate=validate.OneOf(("jsonl", "csv")),
+        metadata={"description": "jsonl (one JSON item per line) or csv."},
+    )
+
+
 class AuditItemSchema(ma.Schema):
     position = ma.fields.Integer(
-        metadata={"description": "Where the event stands in recording order."}
+        required=True,
+        metadata={
+            "description": "Place in the log, strictly increasing in recording "
+            "order; an export resumes with after=<position>."
+        },
     )
-    key_id = ma.fields.String()
-    version = ma.fields.Integer()
-    type = ma.fields.String(metadata={"enum": list(EVENT_TYPES)})
-    occurred_at = ma.fields.String(
-        metadata={"description": "RFC 3339, UTC, microseconds."}
+    key_id = ma.fields.UUID(required=True)
+    version = ma.fields.Integer(required=True)
+    type = ma.fields.String(required=True, metadata={"enum": list(EVENT_TYPES)})
+    occurred_at = Rfc3339Text(
+        required=True, metadata={"description": "RFC 3339, UTC, microseconds."}
     )
-    actor = ma.fields.String()
-    source_ip = ma.fields.String(allow_none=True)
-    request_id = ma.fields.String(allow_none=True)
+    actor = ma.fields.String(required=True)
+    source_ip = ma.fields.String(required=True, allow_none=True)
+    request_id = ma.fields.String(required=True, allow_none=True)
     changes = ma.fields.Dict(
-        metadata={"description": 'Changed fields as {"field": {"from": …, "to": …}}.'}
+        required=True,
+        metadata={"description": 'Changed fields as {"field": {"from": …, "to": …}}.'},
     )
     hash = ma.fields.String(
         allow_none=True,
@@ -149,8 +173,12 @@ class AuditItemSchema(ma.Schema):
 
 
 class HistorySchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(AuditItemSchema))
+    items = ma.fields.List(ma.fields.Nested(AuditItemSchema), required=True)
 
 
 class AuditPageSchema(HistorySchema):
-    next = ma.fields.String(allow_none=True)
+    next = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Cursor of the next page; null on the last."},
+    )

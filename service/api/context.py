@@ -4,8 +4,6 @@ audit context every recorded event takes its actor from."""
 from __future__ import annotations
 
 import ipaddress
-import re
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -13,11 +11,11 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, request
 
 from domain import AuditContext, recording_as
+from service.access import ACTOR, request_id_for
 from service.api.errors import ApiError
 from service.operators import Operator, Role
 from service.wiring import Services
 
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 F = TypeVar("F", bound=Callable[..., Any])
 _EXTENSION = "keyledger"
 
@@ -41,12 +39,7 @@ def current_services() -> Services:
 
 
 def request_id() -> str:
-    value = g.get("request_id")
-    if value is None:
-        supplied = request.headers.get("X-Request-Id", "")
-        value = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
-        g.request_id = value
-    return str(value)
+    return request_id_for(request.environ)
 
 
 def source_ip() -> str | None:
@@ -66,6 +59,7 @@ def operator() -> Operator:
     if found is None:
         found = _authenticate()
         g.operator = found
+        request.environ[ACTOR] = found.name
     return cast(Operator, found)
 
 
@@ -118,6 +112,8 @@ READERS = (Role.ADMIN, Role.AUDITOR)
 def install(app: Flask) -> None:
     @app.after_request
     def tag_response(response: Response) -> Response:
+        # Also set by service.access, outermost; here too for callers that
+        # drive the Flask app alone (its test client).
         response.headers["X-Request-Id"] = request_id()
         response.headers.setdefault("Cache-Control", "no-store")
         # No browser may guess a type other than the one sent (an error page

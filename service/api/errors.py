@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from domain import DomainError, InvalidValue, KeyDeleted, KeyNotDeleted
+from service import metrics
 from service.api.versions import etag
 from service.ledger import KeyBusy, KeyNotFound, VersionMismatch
 from service.sealing import SealError
@@ -107,9 +108,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvalidValue)
     def invalid_value(error: InvalidValue) -> Response:
         return error_response(
-            422,
-            f"invalid {error.field}: {error.message}",
-            {error.field: [error.message]},
+            422, f"validation failed: {_summary(error.errors)}", error.errors
         )
 
     @app.errorhandler(KeyNotFound)
@@ -157,6 +156,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PersistenceError)
     def store_unavailable(error: PersistenceError) -> Response:
         logger.warning("store unavailable: %s", type(error).__name__)
+        metrics.count_store_error("management")
         return error_response(
             503,
             "the key store is unavailable; retry shortly",

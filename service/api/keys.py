@@ -16,6 +16,7 @@ from projections.key_state import KeyRow, key_row
 from projections.queries import KeyFilter
 from service.api.context import ADMIN, READERS, current_services, requires
 from service.api.errors import ApiError, not_found
+from service.api.openapi import ETAG, LOCATION, answers, takes_if_match
 from service.api.openapi_links import key_links
 from service.api.presenters import (
     decode_key_cursor,
@@ -35,9 +36,6 @@ from service.api.schemas import (
 )
 from service.api.versions import etag, parse_if_match
 from service.ledger import IssuedSecret, KeyChanges, KeyLedger
-
-# Bodies over MAX_CONTENT_LENGTH are refused before they are parsed.
-TOO_LARGE = "DEFAULT_ERROR"
 
 blp = Blueprint(
     "keys", __name__, url_prefix="/v1/keys", description="Create and manage API keys."
@@ -89,6 +87,7 @@ def _issued(issued: IssuedSecret) -> dict[str, Any]:
 @blp.route("")
 class Keys(MethodView):
     @requires(*READERS)
+    @answers(blp, 422)
     @blp.arguments(KeyListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, KeyListSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -121,9 +120,9 @@ class Keys(MethodView):
         }
 
     @requires(*ADMIN)
+    @answers(blp, 400, 413, 415, 422)
     @blp.arguments(KeyCreateSchema)
-    @blp.alt_response(413, response=TOO_LARGE)
-    @blp.response(201, KeyWithSecretSchema)
+    @blp.response(201, KeyWithSecretSchema, headers={**LOCATION, **ETAG})
     @blp.doc(responses={201: {"links": key_links("id")}})
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Create a key; the response is the only time its DevSecret is sent
@@ -137,8 +136,9 @@ class Keys(MethodView):
 @blp.route("/<key_id>")
 class Key(MethodView):
     @requires(*READERS)
+    @answers(blp, 404, 422)
     @blp.arguments(AsOfArgsSchema, location="query", unknown=ma.RAISE)
-    @blp.response(200, KeySchema)
+    @blp.response(200, KeySchema, headers=ETAG)
     def get(self, args: dict[str, Any], key_id: str) -> Any:
         """A key (never its secret); ``as_of`` shows it as it stood then."""
         uid = key_id_from(key_id)
@@ -149,9 +149,10 @@ class Key(MethodView):
         return _with_etag(current_body(key_row(ledger().get_key(uid))))
 
     @requires(*ADMIN)
+    @answers(blp, 400, 404, 412, 413, 415, 422)
+    @takes_if_match(blp)
     @blp.arguments(KeyPatchSchema)
-    @blp.alt_response(413, response=TOO_LARGE)
-    @blp.response(200, KeySchema)
+    @blp.response(200, KeySchema, headers=ETAG)
     def patch(self, body: dict[str, Any], key_id: str) -> Any:
         """Change any of description, expires_at, ip_whitelist, permissions."""
         key = ledger().update_key(
@@ -160,6 +161,8 @@ class Key(MethodView):
         return _with_etag(current_body(key_row(key)))
 
     @requires(*ADMIN)
+    @answers(blp, 404, 412)
+    @takes_if_match(blp)
     @blp.response(204)
     def delete(self, key_id: str) -> Response:
         """Delete a key; its history stays readable."""
@@ -170,6 +173,7 @@ class Key(MethodView):
 @blp.route("/<key_id>/secret")
 class Secret(MethodView):
     @requires(*ADMIN)
+    @answers(blp, 404)
     @blp.response(200, SecretSchema)
     def get(self, key_id: str) -> dict[str, str]:
         """Reveal the DevSecret; the reveal is recorded in the history."""
@@ -180,7 +184,9 @@ class Secret(MethodView):
 @blp.route("/<key_id>/reset-secret")
 class ResetSecret(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeyWithSecretSchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeyWithSecretSchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Draw a new DevSecret; the old one stops working at once."""
         return _with_etag(
@@ -191,7 +197,9 @@ class ResetSecret(MethodView):
 @blp.route("/<key_id>/disable")
 class Disable(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeySchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeySchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Disable a key (already disabled: nothing is recorded)."""
         key = ledger().disable_key(key_id_from(key_id), expected_version())
@@ -201,7 +209,9 @@ class Disable(MethodView):
 @blp.route("/<key_id>/enable")
 class Enable(MethodView):
     @requires(*ADMIN)
-    @blp.response(200, KeySchema)
+    @answers(blp, 404, 412, 415)
+    @takes_if_match(blp)
+    @blp.response(200, KeySchema, headers=ETAG)
     def post(self, key_id: str) -> Any:
         """Enable a key (already enabled: nothing is recorded)."""
         key = ledger().enable_key(key_id_from(key_id), expected_version())

@@ -7,12 +7,21 @@ key (lengths, CIDR, expiry in the future) live in the domain, once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
-from domain import KeyStatus, Permission
+from domain import InvalidValue, KeyStatus, Permission
+from domain.values import (
+    parse_description,
+    parse_expiry,
+    parse_ip_whitelist,
+    parse_permissions,
+)
+from service.api.context import current_services
 from service.api.description_pattern import description_pattern
 from service.api.presenters import CANONICAL_UUID
 
@@ -23,6 +32,30 @@ PERMISSIONS = tuple(permission.value for permission in Permission)
 NO_CONTROL_PATTERN = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ASCII_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
+class Rfc3339Text(ma.fields.String):
+    """A time rendered already as RFC 3339 text in UTC (``…Z``); declared
+    with the ``date-time`` format."""
+
+
+def _permission() -> ma.fields.String:
+    # Documented as an enum; the domain checks the values, once, with its
+    # own message naming the field.
+    return ma.fields.String(metadata={"enum": list(PERMISSIONS)})
+
+
+def _ledger_now() -> datetime:
+    """The ledger's clock, which judges whether an expiry lies in the future."""
+    return current_services().ledger.clock()
+
+
+_KEY_RULES: dict[str, Callable[[Any], object]] = {
+    "description": parse_description,
+    "expires_at": lambda value: parse_expiry(value, _ledger_now()),
+    "ip_whitelist": parse_ip_whitelist,
+    "permissions": parse_permissions,
+}
 
 
 def no_control_characters(value: str) -> None:
@@ -53,6 +86,20 @@ class AsciiInteger(ma.fields.Integer):
 
 
 class KeyFieldsMixin:
+    @ma.validates_schema(skip_on_field_errors=False)
+    def key_rules(self, data: dict[str, Any], **_: object) -> None:
+        """The domain's rules for each field that has the right shape, so
+        that one 422 names every offending field, shape or rule."""
+        problems: dict[str, list[str]] = {}
+        for name, rule in _KEY_RULES.items():
+            if name in data:
+                try:
+                    rule(data[name])
+                except InvalidValue as invalid:
+                    problems.setdefault(invalid.field, []).append(invalid.message)
+        if problems:
+            raise ma.ValidationError(problems)
+
     description = ma.fields.String(
         allow_none=True,
         metadata={
@@ -95,17 +142,14 @@ class KeyFieldsMixin:
 
 class KeyCreateSchema(KeyFieldsMixin, ma.Schema):
     permissions = ma.fields.List(
-        ma.fields.String(metadata={"enum": list(PERMISSIONS)}),
+        _permission(),
         required=True,
         metadata={"description": "Non-empty subset of send, verify.", "minItems": 1},
     )
 
 
 class KeyPatchSchema(KeyFieldsMixin, ma.Schema):
-    permissions = ma.fields.List(
-        ma.fields.String(metadata={"enum": list(PERMISSIONS)}),
-        metadata={"minItems": 1},
-    )
+    permissions = ma.fields.List(_permission(), metadata={"minItems": 1})
 
     @ma.validates_schema
     def names_a_field(self, data: dict[str, object], **_: object) -> None:
@@ -118,23 +162,31 @@ class KeyPatchSchema(KeyFieldsMixin, ma.Schema):
 
 
 class KeySchema(ma.Schema):
-    id = ma.fields.UUID()
-    dev_key = ma.fields.String()
-    description = ma.fields.String()
-    expires_at = ma.fields.String(allow_none=True)
-    ip_whitelist = ma.fields.List(ma.fields.String())
-    permissions = ma.fields.List(ma.fields.String())
-    status = ma.fields.String(metadata={"enum": list(STATUSES)})
-    created_at = ma.fields.String()
-    updated_at = ma.fields.String()
-    version = ma.fields.Integer()
-    previous_secret_expires_at = ma.fields.String(
+    id = ma.fields.UUID(required=True)
+    dev_key = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    expires_at = Rfc3339Text(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Valid through this second; null never expires."},
+    )
+    ip_whitelist = ma.fields.List(ma.fields.String(), required=True)
+    permissions = ma.fields.List(_permission(), required=True)
+    status = ma.fields.String(required=True, metadata={"enum": list(STATUSES)})
+    created_at = Rfc3339Text(required=True)
+    updated_at = Rfc3339Text(required=True)
+    version = ma.fields.Integer(
+        required=True, metadata={"description": "Also sent as the ETag header."}
+    )
+    previous_secret_expires_at = Rfc3339Text(
+        required=True,
         allow_none=True,
         metadata={
             "description": "When the secret rolled away stops working; null: none."
         },
     )
-    last_used_at = ma.fields.String(
+    last_used_at = Rfc3339Text(
+        required=True,
         allow_none=True,
         metadata={"description": "Last allowed auth call; may lag up to 60 s."},
     )
@@ -142,13 +194,13 @@ class KeySchema(ma.Schema):
 
 class KeyWithSecretSchema(KeySchema):
     dev_secret = ma.fields.String(
-        metadata={"description": "Shown in this response only."}
+        required=True, metadata={"description": "Shown in this response only."}
     )
 
 
 class SecretSchema(ma.Schema):
-    dev_key = ma.fields.String()
-    dev_secret = ma.fields.String()
+    dev_key = ma.fields.String(required=True)
+    dev_secret = ma.fields.String(required=True)
 
 
 class KeyListArgsSchema(ma.Schema):
@@ -174,8 +226,12 @@ class KeyListArgsSchema(ma.Schema):
 
 
 class KeyListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(KeySchema))
-    next = ma.fields.String(allow_none=True)
+    items = ma.fields.List(ma.fields.Nested(KeySchema), required=True)
+    next = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Cursor of the next page; null on the last."},
+    )
 
 
 class AsOfArgsSchema(ma.Schema):

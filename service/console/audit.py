@@ -124,8 +124,12 @@ def audit_export() -> Page:
     if chosen.errors:
         return audit_log()
     filename = form.filename(ledger().clock())
+    made = export(ledger(), chosen.selection, form)
     return Response(
-        stream_with_context(export(ledger(), chosen.selection, form)),
+        stream_with_context(made.chunks),
         content_type=form.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Keyledger-Export-Through": str(made.through),
+        },
     )

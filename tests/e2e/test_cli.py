@@ -111,7 +111,7 @@ def test_operators_create_list_and_revoke(database_url: str, store: Services) ->
     ],
     ids=["duplicate", "bad-name", "unknown"],
 )
-def test_operator_commands_refuse_with_exit_2_and_a_message(
+def test_operator_commands_refuse_with_exit_1_and_a_message(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     # The refusals are the registry's, the same on either store.
@@ -119,7 +119,7 @@ def test_operator_commands_refuse_with_exit_2_and_a_message(
     # A prepared store, with its first operator named admin.
     open_services({"database_url": database_url, "secret_key": SECRET_KEY}).close()
     result = run(database_url, *args)
-    assert result.returncode == 2
+    assert result.returncode == 1  # refused; 2 is kept for usage errors
     assert message in result.stderr
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
@@ -131,9 +131,9 @@ def test_a_role_outside_the_choices_is_a_usage_error() -> None:
     assert "--role" in result.stderr
 
 
-def test_a_bad_database_url_is_named_and_exits_2(tmp_path: Path) -> None:
+def test_a_bad_database_url_is_named_and_exits_1(tmp_path: Path) -> None:
     result = run(None, "operators", "list", KEYLEDGER_DATABASE_URL="mysql://db/k")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "KEYLEDGER_DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -231,15 +231,10 @@ def test_init_prepares_a_store_once_and_shows_the_token_once(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="production: on a store never prepared, commands end in a traceback "
-    "(exit 1) instead of a clear error naming `keyledger init`",
-)
 def test_a_command_on_a_store_never_prepared_says_to_run_init(
     tmp_path: Path,
 ) -> None:
     result = run(f"sqlite:///{tmp_path / 'keyledger.db'}", "operators", "list")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "keyledger init" in result.stderr

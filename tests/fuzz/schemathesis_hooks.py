@@ -82,6 +82,7 @@ audit_cursors = st.integers(min_value=1, max_value=10**18).map(
 schemathesis.openapi.format("future-time-or-date", future_times_or_dates())
 schemathesis.openapi.format("utc-time", times())
 schemathesis.openapi.format("ip-network", networks())
+schemathesis.openapi.format("ip-address", st.ip_addresses().map(str))
 schemathesis.openapi.format("key-cursor", key_cursors)
 schemathesis.openapi.format("audit-cursor", audit_cursors)
 

@@ -104,7 +104,7 @@ class GunicornServer:
             command += ["--access-logfile", "-", "--access-logformat", _ACCESS_FORMAT]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [*command, self.app],
+            [*command, *self.args, self.app],
             cwd=ROOT,
             env=env,
             stdout=log,
