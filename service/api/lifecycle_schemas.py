@@ -30,7 +30,8 @@ class UsageArgsSchema(ma.Schema):
         metadata={
             "description": "RFC 3339; default: 24 hours before until. An answer "
             "spans at most 31 days of hours or 400 days of days ending at until: "
-            "an earlier since is moved up to that. A since at or after until answers no items.",
+            "an earlier since is moved up to that. A since at or after until "
+            "answers no items.",
             "type": "string",
             "format": "utc-time",
         }
