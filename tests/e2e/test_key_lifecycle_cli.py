@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from domain import AuditContext, recording_as
+from service.audit_signing import SETTING as SIGNING_KEY_SETTING
 from service.wiring import Services
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 
@@ -28,6 +29,8 @@ def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         KEYLEDGER_BOOTSTRAP_TOKEN=ADMIN_TOKEN,
         KEYLEDGER_LOG_LEVEL="WARNING",
     )
+    # The session's checkpoint signing key (required with PostgreSQL).
+    env[SIGNING_KEY_SETTING] = os.environ[SIGNING_KEY_SETTING]
     return subprocess.run(
         [KEYLEDGER, "keys", *args],
         capture_output=True,
