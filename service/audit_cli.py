@@ -53,6 +53,11 @@ def add_commands(actions: Any) -> None:
         "rotate-signing-key",
         help="sign new checkpoints with a new key; old ones stay verifiable",
     )
+    rotate.add_argument(
+        "--json",
+        action="store_true",
+        help='answer {"signing_key_id", "key_file"} on stdout',
+    )
     rotate.set_defaults(run=cmd_rotate_signing_key)
 
 
@@ -141,10 +146,13 @@ def _report(verdict: Verdict, *, as_json: bool) -> int:
     return 0
 
 
-def cmd_rotate_signing_key(_: argparse.Namespace) -> int:
+def cmd_rotate_signing_key(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = signing_key_path(settings, parse_store(settings))
     key_id = rotate_signing_key(path)
+    if args.json:
+        print(json.dumps({"signing_key_id": key_id, "key_file": str(path)}))
+        return 0
     print(f"new checkpoint signing key {key_id} in {path}")
     print("restart every instance to sign with it; earlier keys still verify")
     return 0

@@ -8,6 +8,7 @@ input and keep it out of the shell history and the process list.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from domain.secret_format import problem_with
@@ -16,6 +17,10 @@ from domain.secret_format import problem_with
 def cmd_secrets_check(args: argparse.Namespace) -> int:
     text = sys.stdin.readline().strip() if args.string == "-" else args.string
     problem = problem_with(text)
+    if args.json:  # never echoes the string: it may be a live secret
+        answer = {"well_formed": problem is None, "problem": problem}
+        print(json.dumps(answer))
+        return 0 if problem is None else 1
     if problem is not None:
         print(f"not a well-formed keyledger DevSecret: it {problem}", file=sys.stderr)
         return 1
@@ -36,4 +41,9 @@ def add_secrets_commands(commands: argparse._SubParsersAction) -> None:  # type:
         ),
     )
     check.add_argument("string", metavar="STRING", help="the string, or - for stdin")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help='answer {"well_formed": bool, "problem": text or null} on stdout',
+    )
     check.set_defaults(run=cmd_secrets_check)

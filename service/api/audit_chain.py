@@ -11,6 +11,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from service.api.context import READERS, current_services, requires
+from service.api.openapi import answers
 from service.audit_signing import SigningKeys
 
 blp = Blueprint(
@@ -62,6 +63,7 @@ def _signing_keys() -> SigningKeys:
 @blp.route("/v1/audit/checkpoints")
 class Checkpoints(MethodView):
     @requires(*READERS)
+    @answers(blp)
     @blp.response(200, CheckpointsSchema)
     def get(self) -> dict[str, Any]:
         """Every signed checkpoint, oldest first."""
@@ -73,6 +75,7 @@ class Checkpoints(MethodView):
 @blp.route("/v1/audit/public-key")
 class PublicKey(MethodView):
     @requires(*READERS)
+    @answers(blp)
     @blp.doc(
         responses={
             200: {
@@ -89,6 +92,7 @@ class PublicKey(MethodView):
 @blp.route("/v1/audit/verify")
 class Verify(MethodView):
     @requires(*READERS)
+    @answers(blp)
     @blp.response(200, VerdictSchema)
     def get(self) -> dict[str, Any]:
         """Recomputes the whole chain from the stored events and checks every

@@ -21,6 +21,7 @@ from service.api.lifecycle_schemas import (
     UsageArgsSchema,
     UsageSchema,
 )
+from service.api.openapi import answers, takes_if_match
 from service.api.schemas import KeySchema, KeyWithSecretSchema
 from service.api.versions import etag
 from service.usage_report import MAX_RANGE, bucket_starts, usage_items
@@ -46,6 +47,8 @@ def _answer(body: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
 @keys_blp.route("/<key_id>/roll-secret")
 class RollSecret(MethodView):
     @requires(*ADMIN)
+    @answers(keys_blp, 400, 404, 412, 413, 415, 422)
+    @takes_if_match(keys_blp)
     @keys_blp.arguments(RollSecretSchema)
     @keys_blp.response(200, KeyWithSecretSchema)
     def post(self, body: dict[str, Any], key_id: str) -> Any:
@@ -62,6 +65,8 @@ class RollSecret(MethodView):
 @keys_blp.route("/<key_id>/restore")
 class Restore(MethodView):
     @requires(*ADMIN)
+    @answers(keys_blp, 400, 404, 409, 412, 415)
+    @takes_if_match(keys_blp)
     @keys_blp.response(200, KeySchema)
     def post(self, key_id: str) -> Any:
         """Bring a deleted key back, disabled; 409 when it is not deleted."""
@@ -76,6 +81,7 @@ _EARLIEST_UNTIL = datetime.min.replace(tzinfo=UTC) + timedelta(days=2)
 @keys_blp.route("/<key_id>/usage")
 class Usage(MethodView):
     @requires(*READERS)
+    @answers(keys_blp, 404, 422)
     @keys_blp.arguments(UsageArgsSchema, location="query", unknown=ma.RAISE)
     @keys_blp.response(200, UsageSchema)
     def get(self, args: dict[str, Any], key_id: str) -> dict[str, Any]:
@@ -102,6 +108,7 @@ class Usage(MethodView):
 @secrets_blp.route("/lookup")
 class Lookup(MethodView):
     @requires(*ADMIN)
+    @answers(secrets_blp, 400, 404, 413, 415, 422)
     @secrets_blp.arguments(SecretLookupBodySchema)
     @secrets_blp.response(200, SecretLookupSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:

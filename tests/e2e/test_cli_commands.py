@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from service.audit_signing import SETTING as SIGNING_KEY_SETTING
 from service.cli.main import parser
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 
@@ -51,6 +53,8 @@ def _env(database_url: str) -> dict[str, str]:
         "KEYLEDGER_SECRET_KEY": SECRET_KEY,
         "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
+        # The session's checkpoint signing key (required with PostgreSQL).
+        SIGNING_KEY_SETTING: os.environ[SIGNING_KEY_SETTING],
     }
 
 

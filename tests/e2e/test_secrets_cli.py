@@ -3,6 +3,7 @@ offline (no settings, no store)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,3 +52,19 @@ def test_missing_argument_is_a_usage_error() -> None:
     result = run()
     assert result.returncode == 2
     assert "usage" in result.stderr
+
+
+def test_json_answers_without_echoing_the_string() -> None:
+    secret = new_dev_secret()
+    good = run("--json", secret)
+    assert (good.returncode, json.loads(good.stdout)) == (
+        0,
+        {"well_formed": True, "problem": None},
+    )
+    changed = secret[:10] + ("A" if secret[10] != "A" else "B") + secret[11:]
+    bad = run("--json", changed)
+    assert bad.returncode == 1
+    answer = json.loads(bad.stdout)
+    assert answer["well_formed"] is False
+    assert "checksum" in answer["problem"]
+    assert changed not in bad.stdout + bad.stderr
