@@ -95,7 +95,7 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
 
     export_path = folder / f"chain-{args.events}.jsonl"
     with export_path.open("w", encoding="utf-8") as out:
-        chunks = export(services.ledger, AuditFilter(), EXPORT_FORMATS["jsonl"])
+        chunks = export(services.ledger, AuditFilter(), EXPORT_FORMATS["jsonl"]).chunks
         _, export_seconds, _ = timed(lambda: out.writelines(chunks))
     body = {"items": [c.as_item() for c in recorder.chain.all_checkpoints(
         recorder.read_transaction)]}  # fmt: skip
