@@ -77,42 +77,10 @@ def key_row(key: ApiKey) -> KeyRow:
 
 def key_state_change(event: ApiKey.Event) -> KeyStateChange:
     if isinstance(event, ApiKey.Created):
-        return InsertKey(
-            KeyRow(
-                key_id=event.originator_id,
-                dev_key=event.dev_key,
-                secret_hash=event.secret_hash,
-                previous_secret_hash=None,
-                previous_secret_expires_at=None,
-                description=event.description,
-                expires_at=event.expires_at,
-                ip_whitelist=tuple(event.ip_whitelist),
-                permissions=tuple(event.permissions),
-                enabled=True,
-                created_at=event.timestamp,
-                updated_at=event.timestamp,
-                version=event.originator_version,
-            )
-        )
+        return _inserted(event, enabled=True, created_at=event.timestamp)
     if isinstance(event, ApiKey.Restored):
         # The row went with the deletion: the event carries all of it.
-        return InsertKey(
-            KeyRow(
-                key_id=event.originator_id,
-                dev_key=event.dev_key,
-                secret_hash=event.secret_hash,
-                previous_secret_hash=None,
-                previous_secret_expires_at=None,
-                description=event.description,
-                expires_at=event.expires_at,
-                ip_whitelist=tuple(event.ip_whitelist),
-                permissions=tuple(event.permissions),
-                enabled=False,
-                created_at=event.created_at,
-                updated_at=event.timestamp,
-                version=event.originator_version,
-            )
-        )
+        return _inserted(event, enabled=False, created_at=event.created_at)
     if isinstance(event, ApiKey.Deleted):
         return RemoveKey(event.originator_id)
     return UpdateKey(
@@ -150,3 +118,26 @@ def _changed_fields(event: ApiKey.Event) -> dict[str, Any]:
         return {"enabled": True}
     # A reveal changes nothing but the version.
     return {}
+
+
+def _inserted(
+    event: ApiKey.Created | ApiKey.Restored, *, enabled: bool, created_at: datetime
+) -> InsertKey:
+    """The row a key (re)enters the view with; no grace survives either."""
+    return InsertKey(
+        KeyRow(
+            key_id=event.originator_id,
+            dev_key=event.dev_key,
+            secret_hash=event.secret_hash,
+            previous_secret_hash=None,
+            previous_secret_expires_at=None,
+            description=event.description,
+            expires_at=event.expires_at,
+            ip_whitelist=tuple(event.ip_whitelist),
+            permissions=tuple(event.permissions),
+            enabled=enabled,
+            created_at=created_at,
+            updated_at=event.timestamp,
+            version=event.originator_version,
+        )
+    )
