@@ -14,11 +14,18 @@ import inspect
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import orjson
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteDatastore
+from eventsourcing.utils import resolve_topic
 from psycopg_pool import ConnectionPool
+
+# A stored event's parts, as its row holds them: originator id, originator
+# version, topic, state.
+EventDecoder = Callable[[UUID, int, str, bytes], Any]
 
 
 class LibraryContractBroken(RuntimeError):
@@ -39,6 +46,8 @@ def check_library_contract() -> None:
         missing.append("eventsourcing.sqlite.SQLiteConnectionPool._create_connection")
     if "_sqlite_conn" not in inspect.getsource(SQLiteConnection.__init__):
         missing.append("eventsourcing.sqlite.SQLiteConnection._sqlite_conn")
+    if not isinstance(getattr(JSONTranscoder(), "names", None), dict):
+        missing.append("eventsourcing.persistence.JSONTranscoder.names")
     pool_init = inspect.signature(ConnectionPool.__init__).parameters
     if "check" not in pool_init or "kwargs" not in pool_init:
         missing.append("psycopg_pool.ConnectionPool(check=..., kwargs=...)")
@@ -138,3 +147,77 @@ def enforce_sqlite_durability(datastore: SQLiteDatastore) -> None:
         return connection
 
     pool._create_connection = create_durable
+
+
+def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
+    """Decodes stored events to the domain events ``mapper.to_domain_event``
+    makes, at about half its cost: orjson parses the state (the library's
+    transcoder runs the standard json module with a Python hook for every
+    object), and each topic's class is looked up once.
+
+    Relies on how eventsourcing 9.5 stores and rebuilds events: the JSON
+    transcoder writes a custom type as an object of exactly ``_type_`` and
+    ``_data_`` and keeps its transcodings by name in ``JSONTranscoder.names``;
+    ``to_domain_event`` decrypts, then decompresses, then decodes the state,
+    adds ``originator_id`` and ``originator_version``, upcasts from the
+    stored ``class_version`` and sets the result as the new object's
+    ``__dict__`` without calling ``__init__``. Anything else (another
+    transcoder, a state orjson refuses, an unknown transcoding) goes to
+    ``to_domain_event`` itself, so failures read as the library's.
+    """
+    transcoder = mapper.transcoder
+    if not isinstance(transcoder, JSONTranscoder):
+        return _library_decoder(mapper)
+    names = transcoder.names
+    cipher, compressor = mapper.cipher, mapper.compressor
+    classes: dict[str, type] = {}
+
+    def revive(value: Any) -> Any:
+        # Bottom-up, as the json module's object_hook is applied.
+        if type(value) is dict:
+            for name, item in value.items():
+                if type(item) is dict or type(item) is list:
+                    value[name] = revive(item)
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return names[value["_type_"]].decode(value["_data_"])
+        elif type(value) is list:
+            for n, item in enumerate(value):
+                if type(item) is dict or type(item) is list:
+                    value[n] = revive(item)
+        return value
+
+    def decode(originator_id: UUID, version: int, topic: str, stored: bytes) -> Any:
+        try:
+            cls = classes[topic]
+        except KeyError:
+            cls = classes[topic] = resolve_topic(topic)
+        try:
+            state = stored
+            if cipher:
+                state = cipher.decrypt(state)
+            if compressor:
+                state = compressor.decompress(state)
+            event_state = revive(orjson.loads(state))
+        except Exception:  # the library's own decoder says why
+            return mapper.to_domain_event(
+                StoredEvent(originator_id, version, topic, stored)
+            )
+        event_state["originator_id"] = originator_id
+        event_state["originator_version"] = version
+        class_version = getattr(cls, "class_version", 1)
+        from_version = event_state.pop("class_version", 1)
+        while from_version < class_version:
+            getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(event_state)
+            from_version += 1
+        event: Any = object.__new__(cls)
+        object.__setattr__(event, "__dict__", event_state)
+        return event
+
+    return decode
+
+
+def _library_decoder(mapper: Mapper[UUID]) -> EventDecoder:
+    def decode(originator_id: UUID, version: int, topic: str, state: bytes) -> Any:
+        return mapper.to_domain_event(StoredEvent(originator_id, version, topic, state))
+
+    return decode

@@ -11,7 +11,11 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 
 from projections.chain_store import AuditChain, chain_ddl, utc_now
 from projections.library_internals import insert_stored_events, lock_events_table
-from projections.projecting_recorder import SCHEMA_LOCK_ID, ProjectingRecorder
+from projections.projecting_recorder import (
+    SCHEMA_LOCK_ID,
+    ProjectingRecorder,
+    StoredRow,
+)
 from projections.sql import Cursor, Dialect
 from projections.tables import read_model_ddl
 from projections.writer import ReadModelWriter
@@ -80,17 +84,15 @@ class PostgresLedgerRecorder(ProjectingRecorder, PostgresApplicationRecorder):
 
     def _select_stored(
         self, cursor: Cursor, gt: int, lte: int, limit: int
-    ) -> list[tuple[int, StoredEvent]]:
+    ) -> list[StoredRow]:
         cursor.execute(self._select_range, (gt, lte, limit))
         return [
             (
                 row["notification_id"],
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                ),
+                row["originator_id"],
+                row["originator_version"],
+                row["topic"],
+                bytes(row["state"]),
             )
             for row in cursor.fetchall()
         ]

@@ -18,6 +18,7 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -44,7 +45,11 @@ from projections.tables import (
 )
 from projections.writer import ReadModelWriter
 
-Decoder = Callable[[StoredEvent], ApiKey.Event]
+# A stored event's parts as its row holds them (originator id, version,
+# topic, state) -> its domain event (``library_internals.event_decoder``).
+Decoder = Callable[[UUID, int, str, bytes], ApiKey.Event]
+# (notification id, originator id, originator version, topic, state)
+StoredRow = tuple[int, UUID, int, str, bytes]
 Progress = Callable[[int, int], None]
 
 CATCH_UP_BATCH = 1000
@@ -100,7 +105,7 @@ class ProjectingRecorder:
 
     def _select_stored(
         self, cursor: Cursor, gt: int, lte: int, limit: int
-    ) -> list[tuple[int, StoredEvent]]:
+    ) -> list[StoredRow]:
         raise NotImplementedError
 
     def _max_id(self, cursor: Cursor) -> int:
@@ -135,7 +140,11 @@ class ProjectingRecorder:
         if not notification_ids:
             return
         if events is None:
-            events = [self._decoder()(s) for s in stored_events]
+            decode = self._decoder()
+            events = [
+                decode(s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[arg-type]
+                for s in stored_events
+            ]
         position = self.writer.position(cursor)
         if position < notification_ids[0] - 1:
             self._apply_range(cursor, self.writer, position, notification_ids[0] - 1)
@@ -156,8 +165,9 @@ class ProjectingRecorder:
             rows = self._select_stored(cursor, gt, lte, CATCH_UP_BATCH)
             if not rows:
                 break
-            for notification_id, stored in rows:
-                writer.apply(cursor, notification_id, decode(stored))
+            for notification_id, originator_id, version, topic, state in rows:
+                event = decode(originator_id, version, topic, state)
+                writer.apply(cursor, notification_id, event)
             applied += len(rows)
             gt = rows[-1][0]
         return applied
@@ -268,7 +278,7 @@ class ProjectingRecorder:
                     stored = self._select_stored(cursor, done, target, REBUILD_BATCH)
                 if not stored:
                     break
-                events = [(number, decode(s)) for number, s in stored]
+                events = [(n, decode(o, v, t, s)) for n, o, v, t, s in stored]
                 with self.write_transaction() as cursor:
                     writer.apply_batch(cursor, events)
                 done = stored[-1][0]

@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
 from projections.chain_store import AuditChain, chain_ddl, utc_now
-from projections.projecting_recorder import ProjectingRecorder
+from projections.projecting_recorder import ProjectingRecorder, StoredRow
 from projections.sql import (
     POSITION_NAME,
     POSITION_TABLE,
@@ -68,19 +68,10 @@ class SQLiteLedgerRecorder(ProjectingRecorder, SQLiteApplicationRecorder):
 
     def _select_stored(
         self, cursor: Cursor, gt: int, lte: int, limit: int
-    ) -> list[tuple[int, StoredEvent]]:
+    ) -> list[StoredRow]:
         cursor.execute(self._select_range, (gt, lte, limit))
         return [
-            (
-                row["rowid"],
-                StoredEvent(
-                    originator_id=UUID(row["originator_id"]),
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=row["state"],
-                ),
-            )
-            for row in cursor.fetchall()
+            (row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()
         ]
 
     def _max_id(self, cursor: Cursor) -> int:

@@ -20,6 +20,7 @@ from projections.chain_store import CHECKPOINT_EVERY
 from projections.library_internals import (
     check_library_contract,
     enforce_sqlite_durability,
+    event_decoder,
     prepare_pool,
 )
 from projections.postgres_recorder import PostgresLedgerRecorder
@@ -118,7 +119,7 @@ class KeyLedger(Application[UUID]):
         else:
             msg = f"unsupported store {type(factory).__name__}"
             raise TypeError(msg)
-        recorder.decode = self.mapper.to_domain_event  # type: ignore[assignment]
+        recorder.decode = event_decoder(self.mapper)
         recorder.chain.signer = self.signing_keys.signer if self.signing_keys else None
         recorder.chain.clock = self.clock
         recorder.chain.checkpoint_every = self.checkpoint_every

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import math
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg_pool import ConnectionPool
@@ -28,6 +31,7 @@ from projections import library_internals
 from projections.library_internals import (
     LibraryContractBroken,
     check_library_contract,
+    event_decoder,
     insert_stored_events,
     lock_events_table,
     prepare_pool,
@@ -38,6 +42,7 @@ from projections.sqlite_recorder import SQLiteLedgerRecorder
 from service.ledger import KeyChanges
 from service.wiring import Services
 from tests.conftest import open_services
+from tests.fixtures.golden_events import all_golden
 from tests.support.concurrency import run_together
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.sql import POSTGRES_URL, peek
@@ -123,7 +128,7 @@ def test_save_hands_the_domain_events_to_the_recorder(services: Services) -> Non
     projects without decoding (a decoder that fails proves it)."""
     recorder = services.ledger.ledger_recorder
 
-    def refuse(stored: StoredEvent) -> ApiKey.Event:
+    def refuse(*stored: object) -> ApiKey.Event:
         raise AssertionError("decoded an event the ledger handed over")
 
     recorder.decode = refuse
@@ -150,6 +155,59 @@ def test_postgres_recorder_replaces_the_retrying_insert() -> None:
     """The library's insert_events retries; ours must be the one called."""
     assert "insert_events" in PostgresLedgerRecorder.__dict__
     assert hasattr(PostgresApplicationRecorder.insert_events, "__wrapped__")
+
+
+# eventsourcing: how stored events become domain events.
+
+
+def _same_event(left: Any, right: Any) -> bool:
+    return type(left) is type(right) and vars(left) == vars(right)
+
+
+def test_event_decoder_decodes_every_golden_event_as_the_mapper_does(
+    services: Services,
+) -> None:
+    mapper = services.ledger.mapper
+    decode = event_decoder(mapper)
+    for golden in all_golden():
+        stored = StoredEvent(
+            golden.originator_id, golden.originator_version, golden.topic, golden.state
+        )
+        decoded = decode(*vars(stored).values())
+        assert _same_event(decoded, mapper.to_domain_event(stored)), golden.type
+        assert type(decoded.originator_id) is UUID
+
+
+def test_event_decoder_revives_custom_types_at_any_depth(services: Services) -> None:
+    mapper = services.ledger.mapper
+    moment = {"_type_": "datetime_iso", "_data_": "2026-01-02T03:04:05+00:00"}
+    state = json.dumps(
+        {"timestamp": moment, "nested": [[moment], {"at": moment, "n": 1}]}
+    ).encode()
+    stored = StoredEvent(uuid4(), 3, "domain.api_key:ApiKey.Disabled", state)
+    decoded = event_decoder(mapper)(*vars(stored).values())
+    assert _same_event(decoded, mapper.to_domain_event(stored))
+    assert isinstance(decoded.nested[1]["at"], datetime)
+
+
+def test_event_decoder_leaves_what_orjson_refuses_to_the_mapper(
+    services: Services,
+) -> None:
+    """The json module reads NaN; orjson does not: the mapper decodes it."""
+    mapper = services.ledger.mapper
+    stored = StoredEvent(
+        uuid4(), 1, "domain.api_key:ApiKey.Disabled", b'{"actor":"x","odd":NaN}'
+    )
+    decoded = event_decoder(mapper)(*vars(stored).values())
+    assert math.isnan(decoded.odd)
+    unknown = StoredEvent(
+        uuid4(), 1, "domain.api_key:ApiKey.Disabled", b'{"a":{"_type_":"?","_data_":1}}'
+    )
+    with pytest.raises(MapperDeserialisationError) as raised:
+        event_decoder(mapper)(*vars(unknown).values())
+    with pytest.raises(MapperDeserialisationError) as expected:
+        mapper.to_domain_event(unknown)
+    assert str(raised.value) == str(expected.value)
 
 
 # eventsourcing: the private internals, on a real server.
