@@ -16,13 +16,20 @@ from flask import Flask
 from domain import AuditContext, recording_as
 from projections import projecting_recorder
 from projections.projecting_recorder import ProjectingRecorder
-from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
+from projections.sql import (
+    AUDIT_TABLE,
+    KEYS_TABLE,
+    POSITION_TABLE,
+    SECRET_INDEX_TABLE,
+)
 from service.ledger import KeyChanges, KeyLedger
 from service.wiring import Services
 from tests.support.credentials import ADMIN_TOKEN
 from tests.support.http import bearer
 
 KEY_COUNT = 30
+# Every table the live writer writes and a rebuild replaces.
+READ_MODEL_TABLES = (KEYS_TABLE, AUDIT_TABLE, SECRET_INDEX_TABLE)
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
@@ -37,10 +44,10 @@ def recorder_of(services: Services) -> ProjectingRecorder:
 
 
 def snapshot(recorder: ProjectingRecorder) -> Snapshot:
-    """Both tables' full contents, as sorted lists of rows."""
+    """Every read-model table's full contents, as sorted lists of rows."""
     tables: Snapshot = {}
     with recorder.read_transaction() as cursor:
-        for table in (KEYS_TABLE, AUDIT_TABLE):
+        for table in READ_MODEL_TABLES:
             cursor.execute(f"SELECT * FROM {recorder.dialect.table(table)}")
             rows = cursor.fetchall()  # type: ignore[attr-defined]
             tables[table] = sorted(tuple(sorted(dict(row).items())) for row in rows)
@@ -58,6 +65,7 @@ def fall_behind(recorder: ProjectingRecorder) -> None:
     with recorder.write_transaction() as cursor:
         cursor.execute(f"DELETE FROM {d.table(KEYS_TABLE)}")
         cursor.execute(f"DELETE FROM {d.table(AUDIT_TABLE)}")
+        cursor.execute(f"DELETE FROM {d.table(SECRET_INDEX_TABLE)}")
         cursor.execute(f"UPDATE {d.table(POSITION_TABLE)} SET position = 0")
 
 
@@ -88,6 +96,8 @@ def varied_lifecycle(ledger: KeyLedger, count: int = KEY_COUNT) -> list[UUID]:
                 k, KeyChanges({"description": "both", "permissions": ["verify"]})
             ),
             ledger.reset_secret,
+            lambda k: ledger.roll_secret(k, 3600),
+            lambda k: ledger.roll_secret(k, 60),
             ledger.reveal_secret,
             ledger.disable_key,
             ledger.enable_key,
@@ -96,12 +106,19 @@ def varied_lifecycle(ledger: KeyLedger, count: int = KEY_COUNT) -> list[UUID]:
             step(key_id)
         if n % 7 == 0:
             ledger.delete_key(key_id)
+        if n % 14 == 0:  # back, disabled, with a new secret rolled in
+            ledger.restore_key(key_id)
+            ledger.roll_secret(key_id, 600)
     return key_ids
+
+
+def deleted_for_good(count: int = KEY_COUNT) -> int:
+    return sum(1 for n in range(count) if n % 7 == 0 and n % 14 != 0)
 
 
 # The default batch folds the whole lifecycle at once; small ones also send
 # updates and deletions of keys created in an earlier batch to stored rows.
-@pytest.mark.parametrize("batch", [projecting_recorder.REBUILD_BATCH, 7, 1])
+@pytest.mark.parametrize("batch", [projecting_recorder.REBUILD_BATCH, 7, 3, 1])
 def test_rebuild_equals_the_live_projection(
     services: Services, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
@@ -112,7 +129,9 @@ def test_rebuild_equals_the_live_projection(
     assert recorder.rebuild() == event_count(recorder)
     assert snapshot(recorder) == live
     # Deleted keys lose their row but keep their audit trail.
-    assert len(live[KEYS_TABLE]) == KEY_COUNT - len(range(0, KEY_COUNT, 7))
+    assert len(live[KEYS_TABLE]) == KEY_COUNT - deleted_for_good()
+    # Every secret ever issued, rolled and reset ones too.
+    assert len(live[SECRET_INDEX_TABLE]) > KEY_COUNT
     assert len(live[AUDIT_TABLE]) == event_count(recorder)
 
 
