@@ -172,19 +172,24 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
     cipher, compressor = mapper.cipher, mapper.compressor
     classes: dict[str, type] = {}
 
-    def revive(value: Any) -> Any:
-        # Bottom-up, as the json module's object_hook is applied.
-        if type(value) is dict:
-            for name, item in value.items():
-                if type(item) is dict or type(item) is list:
-                    value[name] = revive(item)
-            if len(value) == 2 and "_type_" in value and "_data_" in value:
-                return names[value["_type_"]].decode(value["_data_"])
-        elif type(value) is list:
-            for n, item in enumerate(value):
-                if type(item) is dict or type(item) is list:
-                    value[n] = revive(item)
+    # Bottom-up, as the json module's object_hook is applied; lists change
+    # in place.
+    def revive(value: dict[str, Any]) -> Any:
+        for name, item in value.items():
+            if type(item) is dict:
+                value[name] = revive(item)
+            elif type(item) is list:
+                revive_all(item)
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return names[value["_type_"]].decode(value["_data_"])
         return value
+
+    def revive_all(items: list[Any]) -> None:
+        for n, item in enumerate(items):
+            if type(item) is dict:
+                items[n] = revive(item)
+            elif type(item) is list:
+                revive_all(item)
 
     def decode(originator_id: UUID, version: int, topic: str, stored: bytes) -> Any:
         try:
@@ -198,6 +203,8 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
             if compressor:
                 state = compressor.decompress(state)
             event_state = revive(orjson.loads(state))
+            if type(event_state) is not dict:
+                raise TypeError("the state is not a mapping")
         except Exception:  # the library's own decoder says why
             return mapper.to_domain_event(
                 StoredEvent(originator_id, version, topic, stored)

@@ -67,18 +67,24 @@ class SecretIndexWriter:
         self._retire_at = q(f"UPDATE {table} SET retired_at = ? WHERE secret_hash = ?")
 
     def apply(self, cursor: Cursor, event: ApiKey.Event) -> None:
-        key_id = str(event.originator_id)
-        at = to_micros(event.timestamp)
         if isinstance(event, ApiKey.Created):
             cursor.execute(
-                self._insert_first, (event.secret_hash, key_id, event.dev_key, at)
+                self._insert_first,
+                (
+                    event.secret_hash,
+                    str(event.originator_id),
+                    event.dev_key,
+                    to_micros(event.timestamp),
+                ),
             )
         elif isinstance(event, ApiKey.SecretReset):
+            key_id, at = str(event.originator_id), to_micros(event.timestamp)
             cursor.execute(self._retire_others, (at, key_id, event.secret_hash, at))
             self._issue_next(cursor, event.secret_hash, key_id, at)
         elif isinstance(event, ApiKey.SecretRolled):
             # The earlier previous secret stops now; the one rolled away now
             # stops at the end of its grace.
+            key_id, at = str(event.originator_id), to_micros(event.timestamp)
             cursor.execute(
                 self._retire_others, (at, key_id, event.previous_secret_hash, at)
             )
@@ -92,6 +98,7 @@ class SecretIndexWriter:
             self._issue_next(cursor, event.secret_hash, key_id, at)
         elif isinstance(event, ApiKey.Restored):
             # A grace running at deletion ends with the restore.
+            key_id, at = str(event.originator_id), to_micros(event.timestamp)
             cursor.execute(self._retire_others, (at, key_id, event.secret_hash, at))
 
     def _issue_next(

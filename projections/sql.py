@@ -70,3 +70,40 @@ class Dialect:
 
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.name == "postgres" else statement
+
+
+class StatementRuns:
+    """A cursor for a stream of writes whose results nobody reads: each run
+    of one statement repeated goes to the database as one ``executemany``,
+    in the order the statements were given (call ``flush`` at the end).
+
+    ``executemany`` runs its rows one after another, so a statement that
+    reads what an earlier one wrote (the secret index's next rotation)
+    still sees it."""
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+        self._statement: Any = None
+        self._params: list[Any] = []
+
+    def execute(self, statement: Any, params: Any = (), /) -> None:
+        if statement != self._statement:
+            self.flush()
+            self._statement = statement
+        self._params.append(params)
+
+    def executemany(self, statement: Any, params: Any, /) -> None:
+        self.flush()
+        self._cursor.executemany(statement, params)
+
+    def flush(self) -> None:
+        if self._params:
+            self._cursor.executemany(self._statement, self._params)
+            self._params = []
+        self._statement = None
+
+    def fetchone(self) -> Any:
+        raise TypeError("statement runs answer no reads")
+
+    def fetchall(self) -> Any:
+        raise TypeError("statement runs answer no reads")

@@ -43,8 +43,9 @@ def _tuple_of_json(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# json.dumps builds a new encoder for each call given any option; a rebuild
+# encodes every event's changes.
+_compact_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)

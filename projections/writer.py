@@ -28,6 +28,7 @@ from projections.sql import (
     SECRET_INDEX_TABLE,
     Cursor,
     Dialect,
+    StatementRuns,
     to_micros,
 )
 from projections.tables import (
@@ -122,19 +123,22 @@ class ReadModelWriter:
 
         For a replay into tables nobody else writes: the row of a key
         created within the batch is folded in memory and inserted once, and
-        all audit entries go in one ``executemany``. Each event still passes
-        through ``key_state_change`` and ``audit_entry``.
+        all audit entries go in one ``executemany``; the other statements go
+        in runs (``StatementRuns``), in order. Each event still passes
+        through ``key_state_change``, ``SecretIndexWriter.apply`` and
+        ``audit_entry``.
         """
         created: dict[UUID, list[Any]] = {}
+        runs = StatementRuns(cursor)
         for _, event in events:
-            self.secret_index.apply(cursor, event)
+            self.secret_index.apply(runs, event)
             change = key_state_change(event)
             if isinstance(change, InsertKey):
                 created[change.row.key_id] = encode_key_row(change.row)
                 continue
             row = created.get(change.key_id)
             if row is None:  # created in an earlier batch: its row is stored
-                self._apply_key_state(cursor, change)
+                self._apply_key_state(runs, change)
             elif isinstance(change, RemoveKey):
                 del created[change.key_id]
             else:
@@ -142,6 +146,9 @@ class ReadModelWriter:
                     row[_KEY_INDEX[column]] = _ENCODERS[column](value)
                 row[_KEY_INDEX["version"]] = change.version
                 row[_KEY_INDEX["updated_at"]] = to_micros(change.updated_at)
+        # A key deleted (its stored row) and restored (in ``created``) within
+        # the batch: the DELETE goes first.
+        runs.flush()
         if created:
             cursor.executemany(self._insert_key, list(created.values()))
         if events:
