@@ -191,6 +191,30 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
             elif type(item) is list:
                 revive_all(item)
 
+    def revived(state: bytes) -> dict[str, Any]:
+        event_state = orjson.loads(state)
+        if type(event_state) is not dict:
+            raise TypeError("the state is not a mapping")
+        # Most events hold typed values (times) only at the top: revive those
+        # directly, and walk the whole state only when the text names more.
+        typed = state.count(b'"_type_"')
+        if typed:
+            for name, item in event_state.items():
+                if (
+                    type(item) is dict
+                    and len(item) == 2
+                    and "_type_" in item
+                    and "_data_" in item
+                    and type(item["_data_"]) is str
+                ):
+                    event_state[name] = names[item["_type_"]].decode(item["_data_"])
+                    typed -= 1
+            if typed:
+                event_state = revive(event_state)
+                if type(event_state) is not dict:
+                    raise TypeError("the state is not a mapping")
+        return event_state
+
     def decode(originator_id: UUID, version: int, topic: str, stored: bytes) -> Any:
         try:
             cls = classes[topic]
@@ -202,9 +226,7 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
                 state = cipher.decrypt(state)
             if compressor:
                 state = compressor.decompress(state)
-            event_state = revive(orjson.loads(state))
-            if type(event_state) is not dict:
-                raise TypeError("the state is not a mapping")
+            event_state = revived(state)
         except Exception:  # the library's own decoder says why
             return mapper.to_domain_event(
                 StoredEvent(originator_id, version, topic, stored)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from datetime import UTC, datetime
 from uuid import uuid4
+
+import pytest
 
 from projections.audit_trail import AuditEntry
 from projections.key_state import KeyRow
@@ -75,3 +78,19 @@ def test_key_rows_read_back_as_written() -> None:
     row = _row()
     stored = dict(zip([c.name for c in KEY_COLUMNS], encode_key_row(row), strict=True))
     assert decode_key_row(stored) == row
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "".join(chr(c) for c in range(128)),  # every ASCII character, DEL too
+        "payments, prod",
+        "café ☕ 🔑",  # stored escaped, as the json module always wrote it
+        "\u2028 and \u2029",
+    ],
+)
+def test_changes_are_stored_as_the_json_module_spells_them(text: str) -> None:
+    encode = AUDIT_COLUMNS[-1].encode
+    changes = {"description": {"from": text, "to": None}, "list": [text, "x"]}
+    assert encode(changes) == json.dumps(changes, separators=(",", ":"))
+    assert encode({"n": 2**70}) == json.dumps({"n": 2**70}, separators=(",", ":"))
