@@ -73,37 +73,35 @@ class Dialect:
 
 
 class StatementRuns:
-    """A cursor for a stream of writes whose results nobody reads: each run
-    of one statement repeated goes to the database as one ``executemany``,
-    in the order the statements were given (call ``flush`` at the end).
+    """Records a stream of writes whose results nobody reads, as runs of one
+    statement repeated: ``write`` sends each run as one ``executemany``, in
+    the order the statements were given.
 
     ``executemany`` runs its rows one after another, so a statement that
     reads what an earlier one wrote (the secret index's next rotation)
-    still sees it."""
+    still sees it. Recorded runs hold only statements and plain values: they
+    can be worked out in another process."""
 
-    def __init__(self, cursor: Cursor) -> None:
-        self._cursor = cursor
-        self._statement: Any = None
-        self._params: list[Any] = []
+    def __init__(self) -> None:
+        self.runs: list[tuple[Any, list[Any]]] = []
 
     def execute(self, statement: Any, params: Any = (), /) -> None:
-        if statement != self._statement:
-            self.flush()
-            self._statement = statement
-        self._params.append(params)
+        if self.runs and self.runs[-1][0] == statement:
+            self.runs[-1][1].append(params)
+        else:
+            self.runs.append((statement, [params]))
 
     def executemany(self, statement: Any, params: Any, /) -> None:
-        self.flush()
-        self._cursor.executemany(statement, params)
-
-    def flush(self) -> None:
-        if self._params:
-            self._cursor.executemany(self._statement, self._params)
-            self._params = []
-        self._statement = None
+        for one in params:
+            self.execute(statement, one)
 
     def fetchone(self) -> Any:
         raise TypeError("statement runs answer no reads")
 
     def fetchall(self) -> Any:
         raise TypeError("statement runs answer no reads")
+
+
+def write_runs(cursor: Cursor, runs: list[tuple[Any, list[Any]]]) -> None:
+    for statement, params in runs:
+        cursor.executemany(statement, params)

@@ -8,6 +8,7 @@ log; the rebuild calls ``apply_batch`` on fresh tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from projections.sql import (
     Dialect,
     StatementRuns,
     to_micros,
+    write_runs,
 )
 from projections.tables import (
     AUDIT_COLUMNS,
@@ -42,6 +44,21 @@ from projections.tables import (
 # Stored form of each key field an update may change.
 _ENCODERS = {column.name: column.encode for column in KEY_COLUMNS}
 _KEY_INDEX = {column.name: n for n, column in enumerate(KEY_COLUMNS)}
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a batch of events writes into fresh tables nobody else writes.
+
+    The row of a key created within the batch is folded in memory and
+    inserted once (``key_rows``), all audit entries go in one
+    ``executemany`` (``audit_rows``), and everything else (the secret
+    index, changes to keys stored by an earlier batch) in ``runs``, in
+    order. Plain values only: a second process can work it out."""
+
+    runs: list[tuple[str, list[Any]]]
+    key_rows: list[list[Any]]
+    audit_rows: list[tuple[Any, ...]]
 
 
 class ReadModelWriter:
@@ -121,15 +138,15 @@ class ReadModelWriter:
     ) -> None:
         """The rows ``apply`` would write for each event, in a few statements.
 
-        For a replay into tables nobody else writes: the row of a key
-        created within the batch is folded in memory and inserted once, and
-        all audit entries go in one ``executemany``; the other statements go
-        in runs (``StatementRuns``), in order. Each event still passes
-        through ``key_state_change``, ``SecretIndexWriter.apply`` and
-        ``audit_entry``.
-        """
+        For a replay into tables nobody else writes (see ``BatchPlan``)."""
+        self.write_batch(cursor, self.plan_batch(events))
+
+    def plan_batch(self, events: Sequence[tuple[int, ApiKey.Event]]) -> BatchPlan:
+        """The statements for a batch of events, worked out without the
+        database. Each event passes through ``key_state_change``,
+        ``SecretIndexWriter.apply`` and ``audit_entry``, as in ``apply``."""
         created: dict[UUID, list[Any]] = {}
-        runs = StatementRuns(cursor)
+        runs = StatementRuns()
         for _, event in events:
             self.secret_index.apply(runs, event)
             change = key_state_change(event)
@@ -146,16 +163,20 @@ class ReadModelWriter:
                     row[_KEY_INDEX[column]] = _ENCODERS[column](value)
                 row[_KEY_INDEX["version"]] = change.version
                 row[_KEY_INDEX["updated_at"]] = to_micros(change.updated_at)
-        # A key deleted (its stored row) and restored (in ``created``) within
-        # the batch: the DELETE goes first.
-        runs.flush()
-        if created:
-            cursor.executemany(self._insert_key, list(created.values()))
-        if events:
-            cursor.executemany(
-                self._insert_audit,
-                [encode_audit_entry(audit_entry(n, e)) for n, e in events],
-            )
+        return BatchPlan(
+            runs.runs,
+            list(created.values()),
+            [encode_audit_entry(audit_entry(n, e)) for n, e in events],
+        )
+
+    def write_batch(self, cursor: Cursor, plan: BatchPlan) -> None:
+        # A key deleted (its stored row) and restored (in ``key_rows``)
+        # within the batch: the DELETE, in the runs, goes first.
+        write_runs(cursor, plan.runs)
+        if plan.key_rows:
+            cursor.executemany(self._insert_key, plan.key_rows)
+        if plan.audit_rows:
+            cursor.executemany(self._insert_audit, plan.audit_rows)
 
     def _apply_key_state(self, cursor: Cursor, change: KeyStateChange) -> None:
         if isinstance(change, InsertKey):
