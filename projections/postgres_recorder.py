@@ -9,13 +9,10 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
+from projections.batch_planning import StoredRow
 from projections.chain_store import AuditChain, chain_ddl, utc_now
 from projections.library_internals import insert_stored_events, lock_events_table
-from projections.projecting_recorder import (
-    SCHEMA_LOCK_ID,
-    ProjectingRecorder,
-    StoredRow,
-)
+from projections.projecting_recorder import SCHEMA_LOCK_ID, ProjectingRecorder
 from projections.sql import Cursor, Dialect
 from projections.tables import read_model_ddl
 from projections.writer import ReadModelWriter

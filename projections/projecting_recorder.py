@@ -15,25 +15,23 @@ The store-specific halves: ``projections.sqlite_recorder`` and
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from domain import ApiKey
+from projections.batch_planning import (
+    Decoder,
+    StoredRow,
+    cyclic_gc_paused,
+    planned_batches,
+)
 from projections.chain import event_sha256
 from projections.chain_store import AuditChain
 from projections.chain_verify import Verdict
 from projections.checkpoints import VerificationKeys
-from projections.sql import (
-    AUDIT_TABLE,
-    KEYS_TABLE,
-    SECRET_INDEX_TABLE,
-    Cursor,
-    Dialect,
-)
+from projections.sql import AUDIT_TABLE, KEYS_TABLE, SECRET_INDEX_TABLE, Cursor, Dialect
 from projections.tables import (
     KEY_COLUMN,
     KEYS_ADDED_COLUMNS,
@@ -45,36 +43,20 @@ from projections.tables import (
 )
 from projections.writer import ReadModelWriter
 
-# A stored event's parts as its row holds them (originator id, version,
-# topic, state) -> its domain event (``library_internals.event_decoder``).
-Decoder = Callable[[UUID, int, str, bytes], ApiKey.Event]
-# (notification id, originator id, originator version, topic, state)
-StoredRow = tuple[int, UUID, int, str, bytes]
 Progress = Callable[[int, int], None]
 
 CATCH_UP_BATCH = 1000
 # Events per rebuild transaction: large enough that statements and commits
 # are few, small enough to keep memory and the writer lock short.
 REBUILD_BATCH = 10_000
+# Plan a rebuild's next batch in a second process while writing this one
+# (``projections.batch_planning``), when the log holds more than one batch.
+PLAN_IN_SECOND_PROCESS = True
 # Events linked per transaction when a store gains the chain: live writers
 # get the lock between batches.
 LINK_BATCH = 10_000
 # Arbitrary but fixed: serialises schema creation across PostgreSQL sessions.
 SCHEMA_LOCK_ID = 0x6B65796C6564676572 % (2**63)
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """A replay allocates millions of short-lived objects that form no
-    cycles; the collector's full passes over the process's long-lived objects
-    then cost over a tenth of a rebuild and free nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class ProjectingRecorder:
@@ -245,6 +227,19 @@ class ProjectingRecorder:
     def verify_chain(self, keys: VerificationKeys) -> Verdict:
         return self.chain.verify(self.read_transaction, keys)
 
+    def _stored_batches(self, target: int) -> Iterator[list[StoredRow]]:
+        done = 0
+        while done < target:
+            # Read, then write: live writers wait only for the write, and on
+            # SQLite a write transaction whose first statement reads could not
+            # take the writer lock once another process had written meanwhile.
+            with self.read_transaction() as cursor:
+                stored = self._select_stored(cursor, done, target, REBUILD_BATCH)
+            if not stored:
+                return
+            yield stored
+            done = stored[-1][0]
+
     def rebuild(self, progress: Progress | None = None) -> int:
         """Replays the whole log into fresh tables, then swaps them in.
 
@@ -266,22 +261,16 @@ class ProjectingRecorder:
                 cursor.execute(statement)
         with self.read_transaction() as cursor:
             target = self._max_id(cursor)
-        decode = self._decoder()
-        done = 0
-        with _cyclic_gc_paused():
-            while done < target:
-                # Read and decode first, then write: live writers wait only
-                # for the write, and on SQLite a write transaction whose first
-                # statement reads could not take the writer lock once another
-                # process had written meanwhile.
-                with self.read_transaction() as cursor:
-                    stored = self._select_stored(cursor, done, target, REBUILD_BATCH)
-                if not stored:
-                    break
-                events = [(n, decode(o, v, t, s)) for n, o, v, t, s in stored]
+        batches = planned_batches(
+            self._stored_batches(target),
+            self._decoder(),
+            writer,
+            second_process=PLAN_IN_SECOND_PROCESS and target > REBUILD_BATCH,
+        )
+        with cyclic_gc_paused():
+            for done, plan in batches:
                 with self.write_transaction() as cursor:
-                    writer.apply_batch(cursor, events)
-                done = stored[-1][0]
+                    writer.write_batch(cursor, plan)
                 if progress:
                     progress(done, target)
         with self.write_transaction() as cursor:

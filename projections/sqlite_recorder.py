@@ -10,8 +10,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
+from projections.batch_planning import StoredRow
 from projections.chain_store import AuditChain, chain_ddl, utc_now
-from projections.projecting_recorder import ProjectingRecorder, StoredRow
+from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import (
     POSITION_NAME,
     POSITION_TABLE,
