@@ -13,6 +13,8 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -21,9 +23,10 @@ from uuid import UUID
 from domain import ApiKey
 from projections.writer import BatchPlan, ReadModelWriter
 
-# (notification id, originator id, originator version, topic, state)
-StoredRow = tuple[int, UUID, int, str, bytes]
-Decoder = Callable[[UUID, int, str, bytes], ApiKey.Event]
+# (notification id, originator id, originator version, topic, state); the
+# id as the store returns it, or as text
+StoredRow = tuple[int, UUID | str, int, str, bytes]
+Decoder = Callable[[UUID | str, int, str, bytes], ApiKey.Event]
 
 # What the forked process plans with: set before the fork, inherited by it.
 _planning: tuple[Decoder, ReadModelWriter] | None = None
@@ -41,6 +44,18 @@ def cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _leave_with_parent(parent: int) -> None:
+    """The planner ends when the process it plans for is gone (killed in
+    the middle of a rebuild): it would otherwise wait for work forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="planner-watch", daemon=True).start()
 
 
 def _plan(rows: list[StoredRow]) -> BatchPlan:
@@ -72,7 +87,12 @@ def planned_batches(
     # the writer; it touches no connection, file or lock of this process.
     context = multiprocessing.get_context("fork")
     try:
-        with ProcessPoolExecutor(1, mp_context=context) as planner:
+        with ProcessPoolExecutor(
+            1,
+            mp_context=context,
+            initializer=_leave_with_parent,
+            initargs=(os.getpid(),),
+        ) as planner:
             pending: tuple[int, Future[Any]] | None = None
             for rows in batches:
                 future = planner.submit(_plan, rows)

@@ -23,9 +23,9 @@ from eventsourcing.sqlite import SQLiteConnection, SQLiteConnectionPool, SQLiteD
 from eventsourcing.utils import resolve_topic
 from psycopg_pool import ConnectionPool
 
-# A stored event's parts, as its row holds them: originator id, originator
-# version, topic, state.
-EventDecoder = Callable[[UUID, int, str, bytes], Any]
+# A stored event's parts, as its row holds them: originator id (a UUID or
+# its text), originator version, topic, state.
+EventDecoder = Callable[[UUID | str, int, str, bytes], Any]
 
 
 class LibraryContractBroken(RuntimeError):
@@ -215,7 +215,11 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
                     raise TypeError("the state is not a mapping")
         return event_state
 
-    def decode(originator_id: UUID, version: int, topic: str, stored: bytes) -> Any:
+    def decode(
+        originator_id: UUID | str, version: int, topic: str, stored: bytes
+    ) -> Any:
+        if type(originator_id) is str:  # as the mapper's id convertor does
+            originator_id = UUID(originator_id)
         try:
             cls = classes[topic]
         except KeyError:
@@ -246,7 +250,9 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
 
 
 def _library_decoder(mapper: Mapper[UUID]) -> EventDecoder:
-    def decode(originator_id: UUID, version: int, topic: str, state: bytes) -> Any:
+    def decode(
+        originator_id: UUID | str, version: int, topic: str, state: bytes
+    ) -> Any:
         return mapper.to_domain_event(StoredEvent(originator_id, version, topic, state))
 
     return decode

@@ -30,7 +30,9 @@ class PostgresLedgerRecorder(ProjectingRecorder, PostgresApplicationRecorder):
         )
         table = self.dialect.table(self.events_table_name)
         self._select_range = (
-            "SELECT notification_id, originator_id, originator_version, topic, state "
+            # The id as text: cheaper to hand to the planning process.
+            "SELECT notification_id, originator_id::text AS originator_id, "
+            "originator_version, topic, state "
             f"FROM {table} WHERE notification_id > %s AND notification_id <= %s "
             "ORDER BY notification_id LIMIT %s"
         )

@@ -124,7 +124,7 @@ class ProjectingRecorder:
         if events is None:
             decode = self._decoder()
             events = [
-                decode(s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[arg-type]
+                decode(s.originator_id, s.originator_version, s.topic, s.state)
                 for s in stored_events
             ]
         position = self.writer.position(cursor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -71,9 +70,7 @@ class SQLiteLedgerRecorder(ProjectingRecorder, SQLiteApplicationRecorder):
         self, cursor: Cursor, gt: int, lte: int, limit: int
     ) -> list[StoredRow]:
         cursor.execute(self._select_range, (gt, lte, limit))
-        return [
-            (row[0], UUID(row[1]), row[2], row[3], row[4]) for row in cursor.fetchall()
-        ]
+        return [tuple(row) for row in cursor.fetchall()]
 
     def _max_id(self, cursor: Cursor) -> int:
         cursor.execute(self._select_max)
