@@ -14,15 +14,16 @@ import json
 import os
 import pstats
 import resource
-import shutil
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 from fill_store import open_store, timed_fill
 
 from projections import projecting_recorder
+from service.audit_signing import rotate_signing_key
 
 BENCH = Path(__file__).resolve().parent
 TARGET_EVENTS_PER_S = 50_000
@@ -30,16 +31,31 @@ TARGET_EVENTS_PER_S = 50_000
 # (the default), or in the writing process itself.
 PLANNING = {"second-process": True, "in-process": False}
 UPDATES_PER_KEY = 3
+POSTGRES_SCHEMA = "kl_rebuild_bench"
 
 
-def prepare_store(store: Path, keys: int, fresh: bool) -> str:
-    url = f"sqlite:///{store / 'keyledger.db'}"
-    marker = store / "keys.txt"
+def prepare_store(store: Path, keys: int, fresh: bool, postgres: str | None) -> str:
+    store.mkdir(parents=True, exist_ok=True)
+    if postgres:
+        # PostgreSQL wants a checkpoint signing key file; the bench keeps its own.
+        signing = store / "signing.pem"
+        if not signing.exists():
+            rotate_signing_key(signing)
+        os.environ["KEYLEDGER_AUDIT_SIGNING_KEY_FILE"] = str(signing)
+        url = f"{postgres}?schema={POSTGRES_SCHEMA}"
+        marker = store / "postgres-keys.txt"
+    else:
+        url = f"sqlite:///{store / 'keyledger.db'}"
+        marker = store / "keys.txt"
     if not fresh and marker.exists() and marker.read_text() == str(keys):
-        print(f"reusing the store in {store} ({keys:,} keys)")
+        print(f"reusing the store {url} ({keys:,} keys)")
         return url
-    shutil.rmtree(store, ignore_errors=True)
-    store.mkdir(parents=True)
+    if postgres:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{POSTGRES_SCHEMA}" CASCADE')
+    else:
+        for old in store.glob("keyledger.db*"):
+            old.unlink()
     services = open_store(url)
     try:
         _, elapsed = timed_fill(services, keys, updates=UPDATES_PER_KEY)
@@ -67,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile one run")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "rebuild.json")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="rebuild a PostgreSQL store (a schema of this database) instead",
+    )
+    parser.add_argument(
         "--planning",
         nargs="+",
         choices=list(PLANNING),
@@ -75,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    url = prepare_store(args.store, args.keys, args.fresh)
+    url = prepare_store(args.store, args.keys, args.fresh, args.postgres)
     services = open_store(url)
     recorder = services.ledger.ledger_recorder
     timings: dict[str, list[float]] = {mode: [] for mode in args.planning}
@@ -106,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         services.close()
     report: dict[str, object] = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "store": "postgresql" if args.postgres else "sqlite",
         "keys": args.keys,
         "events": events,
         "target_events_per_s": TARGET_EVENTS_PER_S,
