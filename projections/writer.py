@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from domain import ApiKey
@@ -64,6 +64,9 @@ class BatchPlan:
 class ReadModelWriter:
     """Writes key-state rows and audit entries for a stream of events."""
 
+    # PostgreSQL: a rebuild's batches load key and audit rows with COPY.
+    copy_into_fresh_tables = True
+
     def __init__(
         self,
         dialect: Dialect,
@@ -97,6 +100,8 @@ class ReadModelWriter:
             f"INSERT INTO {audit} ({column_list(AUDIT_COLUMNS)}) "
             f"VALUES ({','.join('?' * len(AUDIT_COLUMNS))})"
         )
+        self._copy_keys = f"COPY {keys} ({column_list(KEY_COLUMNS)}) FROM STDIN"
+        self._copy_audit = f"COPY {audit} ({column_list(AUDIT_COLUMNS)}) FROM STDIN"
         self._select_position = q(f"SELECT position FROM {positions} WHERE name = ?")
         self._upsert_position = q(
             f"INSERT INTO {positions} (name, position) VALUES (?, ?) "
@@ -174,9 +179,22 @@ class ReadModelWriter:
         # within the batch: the DELETE, in the runs, goes first.
         write_runs(cursor, plan.runs)
         if plan.key_rows:
-            cursor.executemany(self._insert_key, plan.key_rows)
+            self._insert_many(cursor, self._insert_key, self._copy_keys, plan.key_rows)
         if plan.audit_rows:
-            cursor.executemany(self._insert_audit, plan.audit_rows)
+            self._insert_many(
+                cursor, self._insert_audit, self._copy_audit, plan.audit_rows
+            )
+
+    def _insert_many(
+        self, cursor: Cursor, insert: str, copy: str, rows: Sequence[Sequence[Any]]
+    ) -> None:
+        if self.dialect.name == "postgres" and self.copy_into_fresh_tables:
+            # COPY streams the rows: no statement to parse and bind per row.
+            with cast(Any, cursor).copy(copy) as stream:
+                for row in rows:
+                    stream.write_row(row)
+        else:
+            cursor.executemany(insert, rows)
 
     def _apply_key_state(self, cursor: Cursor, change: KeyStateChange) -> None:
         if isinstance(change, InsertKey):
