@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -72,7 +72,7 @@ def planned_batches(
     writer: ReadModelWriter,
     *,
     second_process: bool,
-) -> Iterator[tuple[int, BatchPlan]]:
+) -> Generator[tuple[int, BatchPlan], None, None]:
     """Each batch's last notification id and plan, in order. With
     ``second_process`` (and more than one CPU) the next batch is planned in
     a forked process while the caller writes this one."""

@@ -267,7 +267,7 @@ class ProjectingRecorder:
             writer,
             second_process=PLAN_IN_SECOND_PROCESS and target > REBUILD_BATCH,
         )
-        with cyclic_gc_paused():
+        with cyclic_gc_paused(), contextlib.closing(batches):  # ends the planner
             for done, plan in batches:
                 with self.write_transaction() as cursor:
                     writer.write_batch(cursor, plan)
