@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {mode: [] for mode in args.planning}
     events = 0
     try:
-        if args.profile:
+        if args.profile:  # the first way of planning, in this process
+            projecting_recorder.PLAN_IN_SECOND_PROCESS = PLANNING[args.planning[0]]
             profiler = cProfile.Profile()
             profiler.runcall(recorder.rebuild)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
