@@ -36,6 +36,13 @@ CHANGE_LABELS = {
 }
 PERMISSION_LABELS = {"send": "Send API", "verify": "Verify API"}
 STATUS_LABELS = {"enabled": "Enabled", "disabled": "Disabled", "expired": "Expired"}
+# Columns of the usage table, in the order the API lists denial reasons.
+DENIAL_LABELS = {
+    "key_disabled": "Refused: disabled",
+    "key_expired": "Refused: expired",
+    "ip_not_allowed": "Refused: IP not allowed",
+    "permission_denied": "Refused: API not permitted",
+}
 
 
 def when(moment: datetime | None) -> str:
@@ -105,4 +112,5 @@ def helpers() -> dict[str, Any]:
         "permissions_text": permissions_text,
         "status_label": lambda status: STATUS_LABELS.get(status, status),
         "permission_labels": PERMISSION_LABELS,
+        "denial_labels": DENIAL_LABELS,
     }
