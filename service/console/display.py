@@ -78,9 +78,9 @@ def permissions_text(values: Sequence[str]) -> str:
 def change_value(name: str, value: Any) -> str:
     """One side of a change, in words; ``None`` on the "from" side of a
     creation is shown as a dash by the template."""
-    if name == "expires_at":
+    if name in ("expires_at", "previous_secret_expires_at"):
         if value is None:
-            return "Never"
+            return "Never" if name == "expires_at" else "—"
         try:
             return when(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
         except ValueError:

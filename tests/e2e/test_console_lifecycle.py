@@ -130,6 +130,8 @@ def test_roll_shows_the_new_secret_once_and_when_the_old_one_stops(
     assert f'<time datetime="{until}">' in details
     assert "DevSecret rolled" in details  # the history
     assert "Previous DevSecret works until" in details
+    shown_until = until.replace("T", " ").replace("Z", " UTC")
+    assert f'<span class="visually-hidden">to </span>{shown_until}' in details
 
 
 @pytest.mark.parametrize("grace", ["0", "2592000"])
