@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from auth_bench import check_allowed, prepare_store
 from fill_store import BOOTSTRAP_TOKEN, SECRET_KEY
 from served_app import ROOT, Target, start, stop, wrk
 from serving_fronts import Front, NginxFronts, free_port
+from serving_report import SERVINGS, markdown_table, summarize
 
 BENCH = ROOT / "bench"
 # gunicorn.conf.py as shipped, its worker class chosen by the environment.
@@ -44,6 +44,7 @@ FRONTS: dict[str, tuple[str, bool]] = {
     "nginx>gthread4": ("gthread4", True),
     "nginx>gthread4, no upstream keepalive": ("gthread4", False),
 }
+assert tuple(CLASSES) + tuple(FRONTS) == SERVINGS
 APPS = {"keyledger": "wsgi:app", "raw_wsgi": "bench.constant_wsgi:app"}
 CLIENTS = {"keepalive": [], "close": ["-H", "Connection: close"]}
 
@@ -111,41 +112,6 @@ def drive(
     }
 
 
-def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    cells: dict[tuple[str, str, str, int], list[dict[str, Any]]] = {}
-    for run in runs:
-        key = (run["serving"], run["app"], run["client"], run["connections"])
-        cells.setdefault(key, []).append(run)
-    rows = []
-    for (serving, app, client, connections), rs in cells.items():
-        rows.append(
-            {
-                "serving": serving,
-                "app": app,
-                "client": client,
-                "connections": connections,
-                "rounds": len(rs),
-                "requests_per_s": statistics.median(r["requests_per_s"] for r in rs),
-                "p50_ms": statistics.median(r["p50_ms"] for r in rs),
-                "p99_ms": statistics.median(r["p99_ms"] for r in rs),
-                "server_cpu_ms_per_request": statistics.median(
-                    r["server_cpu_ms_per_request"] for r in rs
-                ),
-                "non_2xx": sum(r["non_2xx"] for r in rs),
-            }
-        )
-    by_key = {(r["serving"], r["app"], r["client"], r["connections"]): r for r in rows}
-    for row in rows:
-        same = (row["client"], row["connections"])
-        sync = by_key.get(("sync", row["app"], *same))
-        raw = by_key.get((row["serving"], "raw_wsgi", *same))
-        if sync is not None:
-            row["over_sync"] = round(row["requests_per_s"] / sync["requests_per_s"], 2)
-        if row["app"] == "keyledger" and raw is not None:
-            row["over_raw"] = round(row["requests_per_s"] / raw["requests_per_s"], 2)
-    return rows
-
-
 def start_all(
     args: argparse.Namespace,
     keyledger_env: dict[str, str],
@@ -188,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fresh", action="store_true", help="refill the store")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "serving.json")
+    parser.add_argument(
+        "--table-from", type=Path, help="print a results file's table, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.table_from is not None:
+        print(markdown_table(json.loads(args.table_from.read_text())["summary"]))
+        return 0
 
     credentials = prepare_store(args.store, args.keys, args.sample, args.fresh)
     first = re.search(r'"(Basic [^"]+)"', credentials.read_text())
@@ -232,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in gunicorns.values():
             stop(target)
 
+    summary: list[dict[str, Any]] = summarize(runs)
     report = {
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -256,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if runs
         else [],
-        "summary": summarize(runs),
+        "summary": summary,
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown_table(summary))
     print(f"written to {args.out}")
     failed = sum(r["non_2xx"] for r in runs if r["app"] == "keyledger")
     return 1 if failed else 0

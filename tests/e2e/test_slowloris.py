@@ -83,6 +83,33 @@ def assert_all_allowed(answers: list[tuple[int, Any]], calls: int) -> None:
     assert all(status == 200 and body["allowed"] for status, body in answers), answers
 
 
+def test_the_default_keeps_an_auth_callers_connection_alive(
+    keyledger: GunicornServer, key: dict[str, Any]
+) -> None:
+    # The point of gthread: an OTP service's next call reuses its connection.
+    headers = {
+        **basic(key["dev_key"], key["dev_secret"]),
+        "Content-Type": "application/json",
+    }
+    body = json.dumps({"api": "send", "client_ip": "203.0.113.7"})
+    connection = http.client.HTTPConnection("127.0.0.1", keyledger.port, timeout=30)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request("POST", "/v1/auth", body=body, headers=headers)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Connection") != "close"
+            assert not response.will_close
+            response.read()
+            sockets.append(connection.sock)
+        assert sockets[0] is not None
+        assert sockets[1] is sockets[0]
+        assert sockets[2] is sockets[0]
+    finally:
+        connection.close()
+
+
 def test_the_default_serves_a_caller_past_idle_connections(
     keyledger: GunicornServer, key: dict[str, Any]
 ) -> None:
