@@ -120,14 +120,20 @@ def start_all(
 ) -> list[Served]:
     """Every gunicorn (into ``gunicorns``), then nginx with a server block
     per front."""
+    wanted = set(args.servings)
+    needed = wanted | {FRONTS[f][0] for f in wanted if f in FRONTS}
     for serving, settings in CLASSES.items():
+        if serving not in needed:
+            continue
         for app, uri in APPS.items():
             target = Target(f"{serving}-{app}", uri, {**keyledger_env, **settings})
             gunicorns[(serving, app)] = target
             start(target, Path("gunicorn.conf.py"), args.store / f"{target.name}.log")
-    served = [Served(s, a, t.port, t) for (s, a), t in gunicorns.items()]
+    served = [Served(s, a, t.port, t) for (s, a), t in gunicorns.items() if s in wanted]
     fronted = []
     for serving, (behind, upstream_keepalive) in FRONTS.items():
+        if serving not in wanted:
+            continue
         for app in APPS:
             target = gunicorns[(behind, app)]
             front = Front(
@@ -135,7 +141,8 @@ def start_all(
             )
             nginx.fronts.append(front)
             fronted.append(Served(serving, app, front.port, target))
-    nginx.start()
+    if nginx.fronts:
+        nginx.start()
     for s in fronted:
         s.nginx_pids = nginx.pids()
     return served + fronted
@@ -154,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fresh", action="store_true", help="refill the store")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "serving.json")
+    parser.add_argument(
+        "--servings",
+        nargs="+",
+        choices=SERVINGS,
+        default=list(SERVINGS),
+        help="measure only these (a focused comparison)",
+    )
     parser.add_argument(
         "--table-from", type=Path, help="print a results file's table, run nothing"
     )
@@ -215,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             "seconds_per_run": args.duration,
             "wrk_threads": 2,
             "gunicorn": "gunicorn.conf.py, WEB_CONCURRENCY=4, keepalive 5 s",
+            "servings": args.servings,
             "classes": CLASSES,
             "fronts": {
                 k: {"behind": b, "upstream_keepalive": u}

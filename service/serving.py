@@ -3,9 +3,9 @@ keep-alive timeout, from the environment (read by gunicorn.conf.py).
 
 Standard library only: gunicorn.conf.py reads these before anything imports
 prometheus_client. The default is gthread with 4 threads: it keeps client
-connections alive (the sync worker closes every one), which measured 1.5-3x
-sync's throughput on ``POST /v1/auth`` for callers that reuse connections
-and no worse for callers that do not (bench/serving_bench.py,
+connections alive (the sync worker closes every one), which raised
+``POST /v1/auth`` throughput for callers that reuse connections and cost
+callers that do not nothing measurable (bench/serving_bench.py,
 docs/serving.md).
 """
 
