@@ -4,7 +4,7 @@ buffering nginx, driven by wrk with keep-alive clients and with a new
 connection per request, at 32 and 256 connections (bench/README.md,
 "Serving: worker classes and keep-alive").
 
-    .venv/bin/python bench/serving_bench.py                 # ~10 minutes
+    .venv/bin/python bench/serving_bench.py       # ~15 min after filling its store
     .venv/bin/python bench/serving_bench.py --keys 2000 --duration 2 --runs 1
 """
 
