@@ -23,6 +23,8 @@ from projections.sql import (
     SECRET_INDEX_TABLE,
 )
 from service.ledger import KeyChanges, KeyLedger
+from service.usage import ALLOWED, HOUR, UsageCounter, UsageFlusher
+from service.usage_store import LAST_USE_TABLE, USAGE_TABLE
 from service.wiring import Services
 from tests.support.credentials import ADMIN_TOKEN
 from tests.support.http import bearer
@@ -186,3 +188,29 @@ def test_healthz_reports_the_read_model_lag(app: Flask) -> None:
     behind = client.get("/healthz")
     assert (in_step.status_code, in_step.json["read_model_lag"]) == (200, 0)
     assert (behind.status_code, behind.json["read_model_lag"]) == (200, 3)
+
+
+def test_a_rebuild_leaves_usage_counts_alone(services: Services) -> None:
+    """Usage is counted from auth calls, not from events: no replay could
+    bring it back, so a rebuild never touches its tables."""
+    key_ids = varied_lifecycle(services.ledger, count=5)
+    counter = UsageCounter()
+    hour = 1_900_000_000 - 1_900_000_000 % HOUR
+    for n, key_id in enumerate(key_ids):
+        counter.count(str(key_id), ALLOWED, hour + n)
+    assert UsageFlusher(counter, services.usage.add, interval=10).flush()
+    recorder = recorder_of(services)
+
+    def usage_rows() -> Snapshot:
+        tables: Snapshot = {}
+        with recorder.read_transaction() as cursor:
+            for table in (USAGE_TABLE, LAST_USE_TABLE):
+                cursor.execute(f"SELECT * FROM {recorder.dialect.table(table)}")
+                rows = cursor.fetchall()  # type: ignore[attr-defined]
+                tables[table] = sorted(tuple(sorted(dict(r).items())) for r in rows)
+        return tables
+
+    before = usage_rows()
+    recorder.rebuild()
+    assert usage_rows() == before
+    assert len(before[USAGE_TABLE]) == len(key_ids)
