@@ -15,6 +15,7 @@ from flask import Flask
 
 from domain import AuditContext, recording_as
 from projections import projecting_recorder
+from projections.key_search import search_table
 from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, POSITION_TABLE
 from service.ledger import KeyChanges, KeyLedger
@@ -58,6 +59,8 @@ def fall_behind(recorder: ProjectingRecorder) -> None:
     with recorder.write_transaction() as cursor:
         cursor.execute(f"DELETE FROM {d.table(KEYS_TABLE)}")
         cursor.execute(f"DELETE FROM {d.table(AUDIT_TABLE)}")
+        if d.name == "sqlite":  # the description search, beside the keys
+            cursor.execute(f"DELETE FROM {d.table(search_table(KEYS_TABLE))}")
         cursor.execute(f"UPDATE {d.table(POSITION_TABLE)} SET position = 0")
 
 
