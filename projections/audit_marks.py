@@ -48,7 +48,10 @@ def audit_marks_ddl(dialect: Dialect) -> list[str]:
 
 
 class AuditMarks:
-    def __init__(self, dialect: Dialect, audit_table: str = AUDIT_TABLE) -> None:
+    def __init__(
+        self, dialect: Dialect, audit_table: str = AUDIT_TABLE, every: int = MARK_EVERY
+    ) -> None:
+        self.every = every
         q = dialect.sql
         marks = dialect.table(AUDIT_MARKS_TABLE)
         audit = dialect.table(audit_table)
@@ -101,7 +104,7 @@ class AuditMarks:
                 int(last["high_water"]),
             )
         )
-        if position - after >= MARK_EVERY:
+        if position - after >= self.every:
             self.add_marks(cursor, after, position, high)
 
     def add_marks(
@@ -109,7 +112,7 @@ class AuditMarks:
     ) -> None:
         """Marks for the events ``(after, upto]``, the last mark ending at
         ``after`` with ``high`` as its high water."""
-        cursor.execute(self._buckets, (after, upto, after + 1, MARK_EVERY))
+        cursor.execute(self._buckets, (after, upto, after + 1, self.every))
         buckets: list[Any] = cursor.fetchall()
         rows: list[list[int]] = []
         for bucket in buckets:
