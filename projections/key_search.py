@@ -157,9 +157,9 @@ def create_trigram_index(cursor: Cursor, dialect: Dialect, keys_table: str) -> b
     except Exception as error:  # any refusal: run without it
         cursor.execute("ROLLBACK TO SAVEPOINT keyledger_trigram")
         logger.warning(
-            "pg_trgm extension unavailable (%s: %s); description search "
-            "(GET /v1/keys?q=) will scan the keys table. Ask a database "
-            "owner to run CREATE EXTENSION pg_trgm, then restart.",
+            "description search index (pg_trgm) not created (%s: %s); "
+            "GET /v1/keys?q= will scan the keys table. A database owner can "
+            "run CREATE EXTENSION pg_trgm; the next start creates the index.",
             type(error).__name__,
             str(error).splitlines()[0] if str(error) else "",
         )

@@ -33,12 +33,14 @@ DESCRIPTIONS = [
     "axb",
     "under_score",
     "back\\slash",
+    'say "hi" now',
     "plain",
     "pla",
     "ab",
     "",
 ]
 TEXTS = [None, "zebra", "ZEB", "%", "_", "\\", "a_b", "a%b", "ab", "pla", "x", "none"]
+TEXTS += ['"hi"', 'y "h']
 
 
 def _fill(services: Services) -> datetime:
