@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,25 @@ def _audit_cursor(position: int) -> str:
     return encode_audit_cursor(position)
 
 
-def calls_for(db: Path) -> dict[str, str]:
+def _reader(database_url: str) -> tuple[Any, Callable[[str], str]]:
+    """A read-only connection to the store, and how its statements are spelt."""
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True), lambda sql: sql
+    import psycopg
+
+    plain, _, query = database_url.partition("?")
+    conn = psycopg.connect(plain, autocommit=True)
+    conn.execute(f'SET search_path TO "{query.removeprefix("schema=")}"')
+    return conn, lambda sql: sql.replace("?", "%s")
+
+
+def calls_for(database_url: str) -> dict[str, str]:
     """Each measured call's path on this store, from what it holds."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn, spelt = _reader(database_url)
 
     def one(sql: str, *params: Any) -> Any:
-        return conn.execute(sql, params).fetchone()
+        return conn.execute(spelt(sql), params).fetchone()
 
     def at(position: int) -> int:
         return int(
@@ -174,17 +188,37 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[1000, 1_000_000])
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/keyledger-scale"))
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="build and serve the stores in schemas of this PostgreSQL database",
+    )
     args = parser.parse_args()
     load_before = load()
-    stores = {s: args.folder / f"keys-{s}.db" for s in args.sizes}
-    built = {s: build_store(path, s) for s, path in stores.items()}
-    paths = {s: calls_for(path) for s, path in stores.items()}
+    if args.postgres:
+        # Every PostgreSQL instance signs checkpoints with one key, from a file.
+        from service.audit_signing import SETTING, rotate_signing_key
+
+        key_file = args.folder / "postgres-signing.pem"
+        if not key_file.exists():
+            args.folder.mkdir(parents=True, exist_ok=True)
+            rotate_signing_key(key_file)
+        os.environ[SETTING] = str(key_file)
+        stores = {s: f"{args.postgres}?schema=kl_bench_scale_{s}" for s in args.sizes}
+        done = {s: args.folder / f"postgres-{s}.done" for s in args.sizes}
+        results = args.results or RESULTS.with_name("scale_postgres.json")
+    else:
+        stores = {s: f"sqlite:///{args.folder}/keys-{s}.db" for s in args.sizes}
+        done = {s: args.folder / f"keys-{s}.done" for s in args.sizes}
+        results = args.results or RESULTS
+    built = {s: build_store(url, s, done[s]) for s, url in stores.items()}
+    paths = {s: calls_for(url) for s, url in stores.items()}
     servers: dict[int, GunicornServer] = {}
     startup: dict[int, float] = {}
     try:
-        for size, path in stores.items():
-            env = service_env(f"sqlite:///{path}", bootstrap_token=TOKEN)
+        for size, url in stores.items():
+            env = service_env(url, bootstrap_token=TOKEN)
             server = GunicornServer(env, workers=2)
             started = time.perf_counter()
             servers[size] = server.start(timeout=600)
@@ -212,6 +246,7 @@ def main() -> None:
             "ratio_p99": round(stats[big]["p99_ms"] / stats[small]["p99_ms"], 2),
         }
     result = {
+        "store": "postgres" if args.postgres else "sqlite",
         "sizes": args.sizes,
         "runs": args.runs,
         "stores": {str(s): b for s, b in built.items()},
@@ -221,8 +256,8 @@ def main() -> None:
         "calls": rows,
         "cpus": os.cpu_count(),
     }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
     print(f"| call | {small:,} median / p99 ms | {big:,} median / p99 ms | ratio |")
     print("|---|---|---|---|")
     for name, row in rows.items():

@@ -50,6 +50,21 @@ def _dev_secret() -> str:
     return dev_secret_from("".join(ALPHABET[b % len(ALPHABET)] for b in raw))
 
 
+def _empty(database_url: str) -> None:
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob(f"{path.name}*"):
+            old.unlink()
+        return
+    import psycopg
+
+    plain, _, query = database_url.partition("?")
+    schema = query.removeprefix("schema=")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def rare_numbers(count: int) -> set[int]:
     return {n * count // RARE_KEYS + 7 for n in range(RARE_KEYS)}
 
@@ -82,18 +97,17 @@ def _key(sealer: SecretSealer, number: int, rare: bool, now: datetime) -> ApiKey
     return key
 
 
-def build_store(path: Path, count: int) -> dict[str, Any]:
-    """The store at ``path`` with ``count`` keys, built unless a finished
-    build of the same format is there; returns what was built."""
-    done = path.with_suffix(".done")
+def build_store(database_url: str, count: int, done: Path) -> dict[str, Any]:
+    """The store at ``database_url`` (a SQLite file or a PostgreSQL schema)
+    with ``count`` keys, built unless ``done`` says a build of the same
+    format finished there; returns what was built."""
     if done.exists():
         built = json.loads(done.read_text())
         if built.get("format") == FORMAT and built.get("keys") == count:
             return dict(built)
-    for old in path.parent.glob(f"{path.name}*"):
-        old.unlink()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    services = open_store(f"sqlite:///{path}")
+    _empty(database_url)
+    done.parent.mkdir(parents=True, exist_ok=True)
+    services = open_store(database_url)
     rare = rare_numbers(count)
     sealer = services.ledger.sealer
     started = time.perf_counter()
@@ -109,13 +123,15 @@ def build_store(path: Path, count: int) -> dict[str, Any]:
     finally:
         services.close()
     seconds = time.perf_counter() - started
-    files = path.parent.glob(f"{path.name}*")
     built = {
         "format": FORMAT,
         "keys": count,
         "build_seconds": round(seconds, 1),
         "keys_per_second": round(count / seconds),
-        "file_mb": round(sum(f.stat().st_size for f in files) / 2**20),
     }
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        files = path.parent.glob(f"{path.name}*")
+        built["file_mb"] = round(sum(f.stat().st_size for f in files) / 2**20)
     done.write_text(json.dumps(built))
     return built
