@@ -166,33 +166,42 @@ class KeyListing:
         self, cursor: Cursor, selection: KeyFilter, now: datetime
     ) -> list[str] | None:
         """The ids of every key a filter with its own index admits, when they
-        are at most ``rare_cap`` (the page is among them); else None."""
-        for statement, params in self._rare_sources(selection, now):
-            cursor.execute(self.dialect.sql(statement), [*params, self.rare_cap + 1])
-            ids = [str(row["key_id"]) for row in cursor.fetchall()]
-            if len(ids) <= self.rare_cap:
-                return ids
+        are at most ``rare_cap`` (the page is among them); else None.
+
+        Counted first, up to one past the cap, from the index alone: when
+        they are many, no row was read for nothing."""
+        for source, params in self._rare_sources(selection, now):
+            cursor.execute(
+                self.dialect.sql(
+                    "SELECT COUNT(*) AS n FROM "
+                    f"(SELECT 1 AS one {source} LIMIT ?) AS candidates"
+                ),
+                [*params, self.rare_cap + 1],
+            )
+            if cursor.fetchone()["n"] <= self.rare_cap:
+                cursor.execute(self.dialect.sql(f"SELECT key_id {source}"), params)
+                return [str(row["key_id"]) for row in cursor.fetchall()]
         return None
 
     def _rare_sources(
         self, selection: KeyFilter, now: datetime
     ) -> list[tuple[str, list[Any]]]:
+        """Each filter with an index of its own, as ``FROM … WHERE …``."""
         sources: list[tuple[str, list[Any]]] = []
         text = (selection.text or "").lower()
         if len(text) >= TRIGRAM:
             if self.dialect.name == "sqlite":
                 sources.append(
                     (
-                        f"SELECT key_id FROM {self._search} "
-                        f"WHERE {self._search} MATCH ? LIMIT ?",
+                        f"FROM {self._search} WHERE {self._search} MATCH ?",
                         [fts_phrase(text)],
                     )
                 )
             else:
                 sources.append(
                     (
-                        f"SELECT key_id FROM {self._keys} "
-                        "WHERE lower(description) LIKE ? ESCAPE '\\' LIMIT ?",
+                        f"FROM {self._keys} "
+                        "WHERE lower(description) LIKE ? ESCAPE '\\'",
                         [like_pattern(text)],
                     )
                 )
@@ -212,8 +221,7 @@ class KeyListing:
         if selection.status == KeyStatus.EXPIRED or selection.expires_before:
             sources.append(
                 (
-                    f"SELECT key_id FROM {self._keys} "
-                    f"WHERE {' AND '.join(expiry)} LIMIT ?",
+                    f"FROM {self._keys} WHERE {' AND '.join(expiry)}",
                     params,
                 )
             )
