@@ -31,10 +31,10 @@ from projections.chain import event_sha256
 from projections.chain_store import AuditChain
 from projections.chain_verify import Verdict
 from projections.checkpoints import VerificationKeys
+from projections.key_search import prepare_search, search_table, search_table_ddl
+from projections.schema_upgrade import upgrade_in_place
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, SECRET_INDEX_TABLE, Cursor, Dialect
 from projections.tables import (
-    KEY_COLUMN,
-    KEYS_ADDED_COLUMNS,
     audit_index_ddl,
     audit_table_ddl,
     keys_index_ddl,
@@ -92,17 +92,6 @@ class ProjectingRecorder:
 
     def _max_id(self, cursor: Cursor) -> int:
         raise NotImplementedError
-
-    def _columns(self, cursor: Cursor, table: str) -> set[str]:
-        if self.dialect.name == "sqlite":
-            cursor.execute("SELECT name FROM pragma_table_info(?)", (table,))
-        else:
-            cursor.execute(
-                "SELECT column_name AS name FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = %s",
-                (self.dialect.schema or "public", table),
-            )
-        return {row["name"] for row in cursor.fetchall()}
 
     # Shared behaviour.
 
@@ -166,21 +155,12 @@ class ProjectingRecorder:
                 cursor.execute(statement)
 
     def upgrade(self) -> bool:
-        """Brings a read model made by an earlier release up to this one:
-        adds the key columns it lacks and fills a new secret index from the
-        log. True when the log was replayed for it."""
-        d = self.dialect
-        keys = d.table(KEYS_TABLE)
+        """Brings a read model made by an earlier release up to this one
+        (``projections.schema_upgrade``), replaying the log when only that
+        can fill what it lacks. True when the log was replayed for it."""
         with self.write_transaction() as cursor:
             self._lock_for_projection(cursor)
-            present = self._columns(cursor, KEYS_TABLE)
-            for column in KEYS_ADDED_COLUMNS:
-                if column not in present:
-                    kind = KEY_COLUMN[column].sql_type
-                    cursor.execute(f"ALTER TABLE {keys} ADD COLUMN {column} {kind}")
-            index = d.table(SECRET_INDEX_TABLE)
-            cursor.execute(f"SELECT 1 AS found FROM {index} LIMIT 1")
-            if cursor.fetchone() is not None or self.writer.position(cursor) == 0:
+            if not upgrade_in_place(cursor, self.dialect, self.writer):
                 return False
         # Keys exist but their secrets were never indexed: replay the log.
         self.rebuild()
@@ -249,12 +229,15 @@ class ProjectingRecorder:
         """
         keys_next, audit_next = f"{KEYS_TABLE}_next", f"{AUDIT_TABLE}_next"
         index_next = f"{SECRET_INDEX_TABLE}_next"
+        search_next = search_table(keys_next)  # SQLite's; the writer fills it
         writer = ReadModelWriter(self.dialect, keys_next, audit_next, index_next)
         d = self.dialect
         with self.write_transaction() as cursor:
-            for table in (keys_next, audit_next, index_next):
+            for table in (keys_next, audit_next, index_next, search_next):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
             cursor.execute(keys_table_ddl(d, keys_next))
+            for statement in search_table_ddl(d, keys_next):
+                cursor.execute(statement)
             cursor.execute(audit_table_ddl(d, audit_next))
             # With its index: each new secret's rotation is read from it.
             for statement in secret_index_ddl(d, index_next):
@@ -281,6 +264,7 @@ class ProjectingRecorder:
                 (KEYS_TABLE, keys_next),
                 (AUDIT_TABLE, audit_next),
                 (SECRET_INDEX_TABLE, index_next),
+                *([(search_table(KEYS_TABLE), search_next)] * (d.name == "sqlite")),
             ):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
                 cursor.execute(f"ALTER TABLE {d.table(next_table)} RENAME TO {table}")
@@ -293,6 +277,7 @@ class ProjectingRecorder:
                 + secret_index_ddl(d)
             ):
                 cursor.execute(statement)
+            prepare_search(cursor, d, KEYS_TABLE)  # PostgreSQL's trigram index
             self.writer.set_position(cursor, last)
         if progress:
             progress(last, last)

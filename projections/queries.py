@@ -8,8 +8,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain import KeyStatus
+from projections.audit_marks import AuditMarks
 from projections.chain_store import CHAIN_TABLE, LinkedAuditEntry, linked_entry
+
+# KeyFilter: imported from here by the service.
+from projections.key_listing import KeyFilter as KeyFilter
+from projections.key_listing import KeyListing
 from projections.key_state import KeyRow
 from projections.sql import (
     AUDIT_TABLE,
@@ -17,7 +21,6 @@ from projections.sql import (
     Dialect,
     TransactionFactory,
     to_micros,
-    to_seconds,
 )
 from projections.tables import (
     AUDIT_COLUMNS,
@@ -36,33 +39,10 @@ class AuditFilter:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class KeyFilter:
-    status: str | None = None
-    text: str | None = None
-    expires_before: datetime | None = None
-
-
 _KEY_COLUMNS = column_list(KEY_COLUMNS)
 # Audit entries come with their links in the audit chain, kept in its own
 # table, which a rebuild of the read model never touches.
 _LINKED_COLUMNS = f"{column_list(AUDIT_COLUMNS)}, hash, event_sha256"
-# domain.values.key_status in SQL (expires_at is whole seconds, valid
-# through that second); tests/integration/test_key_status_filter.py runs
-# both over the same keys.
-_STATUS_FILTER = {
-    KeyStatus.DISABLED: ("enabled = 0", False),
-    KeyStatus.ENABLED: (
-        "enabled = 1 AND (expires_at IS NULL OR expires_at >= ?)",
-        True,
-    ),
-    KeyStatus.EXPIRED: ("enabled = 1 AND expires_at < ?", True),
-}
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class ReadModelQueries:
@@ -71,6 +51,8 @@ class ReadModelQueries:
         self._transaction = transaction
         self._keys = dialect.table(KEYS_TABLE)
         self._audit = dialect.table(AUDIT_TABLE)
+        self._listing = KeyListing(dialect, transaction)
+        self._marks = AuditMarks(dialect)
         self._linked_audit = (
             f"{self._audit} LEFT JOIN {dialect.table(CHAIN_TABLE)} "
             "ON position = notification_id"
@@ -95,32 +77,9 @@ class ReadModelQueries:
         limit: int,
         after: tuple[datetime, UUID] | None = None,
     ) -> list[KeyRow]:
-        """Newest first, keyset-paged on (created_at, key_id)."""
-        where: list[str] = []
-        params: list[Any] = []
-        now_s = to_seconds(now)
-        if selection.status is not None:
-            condition, takes_now = _STATUS_FILTER[KeyStatus(selection.status)]
-            where.append(condition)
-            if takes_now:
-                params.append(now_s)
-        if selection.expires_before is not None:
-            where.append("expires_at <= ?")
-            params.append(to_seconds(selection.expires_before))
-        if selection.text:
-            where.append("lower(description) LIKE ? ESCAPE '\\'")
-            params.append(_like_pattern(selection.text))
-        if after is not None:
-            where.append("(created_at < ? OR (created_at = ? AND key_id < ?))")
-            micros = to_micros(after[0])
-            params += [micros, micros, str(after[1])]
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = self._rows(
-            f"SELECT {_KEY_COLUMNS} FROM {self._keys} {clause}"
-            "ORDER BY created_at DESC, key_id DESC LIMIT ?",
-            [*params, limit],
-        )
-        return [decode_key_row(row) for row in rows]
+        """Newest first, keyset-paged on (created_at, key_id)
+        (``projections.key_listing``)."""
+        return self._listing.list_keys(selection, now=now, limit=limit, after=after)
 
     def history(self, key_id: UUID) -> list[LinkedAuditEntry]:
         rows = self._rows(
@@ -143,15 +102,13 @@ class ReadModelQueries:
     def audit_page(
         self, selection: AuditFilter, *, after: int = 0, limit: int = 100
     ) -> list[LinkedAuditEntry]:
-        """Events in recorded order, keyset-paged on the notification id."""
-        if selection.since is not None:
-            start = self._start_of_since(to_micros(selection.since), after)
-            if start is None:
-                return []
-            after = start
-        # One lower bound on the id, so the store seeks straight to it.
+        """Events in recorded order, keyset-paged on the notification id.
+
+        A time range first becomes a range of ids (``projections.audit_marks``)
+        that holds all its events and at most a few buckets' worth of others,
+        so the page is a seek and a short walk at any log size."""
         where = ["notification_id > ?"]
-        params: list[Any] = [after]
+        params: list[Any] = []
         if selection.key_id is not None:
             where.append("key_id = ?")
             params.append(str(selection.key_id))
@@ -161,47 +118,39 @@ class ReadModelQueries:
         if selection.type is not None:
             where.append("type = ?")
             params.append(selection.type)
+        # "+": the time is checked on the rows the id range gives, never
+        # looked up in the time index (a range over half the log).
         if selection.since is not None:
-            where.append("occurred_at >= ?")
+            where.append("+occurred_at >= ?")
             params.append(to_micros(selection.since))
         if selection.until is not None:
-            where.append("occurred_at <= ?")
+            where.append("+occurred_at <= ?")
             params.append(to_micros(selection.until))
-        rows = self._rows(
-            f"SELECT {_LINKED_COLUMNS} FROM {self._linked_audit} "
-            f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?",
-            [*params, limit],
-        )
-        return [linked_entry(row) for row in rows]
-
-    def _start_of_since(self, since: int, after: int) -> int | None:
-        """Where a page of events recorded at or after ``since`` may start
-        (None: there are none), so it need not scan the older log.
-
-        Writers' clocks make times rise with the log only roughly, so the
-        exact bound is the lowest id among the matching events. Collecting it
-        walks the time index over all of them: done only when they are fewer
-        than the events a scan from ``after`` would pass over, as for the
-        usual "since yesterday" on a long log.
-        """
-        first = self._rows(
-            f"SELECT notification_id FROM {self._audit} WHERE occurred_at >= ? "
-            "ORDER BY occurred_at LIMIT 1",
-            [since],
-        )
-        if not first:
-            return None
-        first_id = int(first[0]["notification_id"])  # the lowest id is at most this
-        last = self._rows(f"SELECT MAX(notification_id) AS n FROM {self._audit}", [])
-        if last[0]["n"] - first_id >= first_id - after:
-            return after
-        # "+ 0" keeps the store from answering MIN by walking the id index.
-        lowest = self._rows(
-            f"SELECT MIN(notification_id + 0) AS n FROM {self._audit} "
-            "WHERE occurred_at >= ?",
-            [since],
-        )
-        return max(after, int(lowest[0]["n"]) - 1)
+        with self._transaction() as cursor:
+            if self.dialect.name == "postgres":
+                # The page is always a walk in id order on one index; with
+                # statistics older than the log the planner may rather fetch
+                # every match and sort them.
+                cursor.execute("SET LOCAL enable_sort = off")
+            if selection.since is not None:
+                after = max(
+                    after, self._marks.start(cursor, to_micros(selection.since))
+                )
+            if selection.until is not None:
+                end = self._marks.end(cursor, to_micros(selection.until))
+                if end is not None:
+                    if end <= after:
+                        return []
+                    where.append("notification_id <= ?")
+                    params.append(end)
+            cursor.execute(
+                self.dialect.sql(
+                    f"SELECT {_LINKED_COLUMNS} FROM {self._linked_audit} "
+                    f"WHERE {' AND '.join(where)} ORDER BY notification_id LIMIT ?"
+                ),
+                [after, *params, limit],
+            )
+            return [linked_entry(row) for row in cursor.fetchall()]
 
     def audit_stream(
         self, selection: AuditFilter, *, after: int = 0, batch: int = 1000

@@ -19,6 +19,7 @@ KEYS_TABLE = "keyledger_keys"
 AUDIT_TABLE = "keyledger_audit"
 POSITION_TABLE = "keyledger_projection"
 SECRET_INDEX_TABLE = "keyledger_secret_index"  # noqa: S105 - a table name
+AUDIT_MARKS_TABLE = "keyledger_audit_marks"
 # The read model's row in POSITION_TABLE (a stored value: never rename it).
 POSITION_NAME = "read_model"
 

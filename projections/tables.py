@@ -18,7 +18,9 @@ from uuid import UUID
 
 import orjson
 
+from projections.audit_marks import audit_marks_ddl
 from projections.audit_trail import AuditEntry
+from projections.key_search import search_table_ddl
 from projections.key_state import KeyRow
 from projections.sql import (
     AUDIT_TABLE,
@@ -184,6 +186,12 @@ def keys_index_ddl(dialect: Dialect, table: str) -> list[str]:
         f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_dev_key ON {t} (dev_key)",
         f"CREATE INDEX IF NOT EXISTS {table}_newest ON {t} (created_at, key_id)",
         f"CREATE INDEX IF NOT EXISTS {table}_expiry ON {t} (expires_at)",
+        # Listing by status, newest first, deciding expiry from the index.
+        f"CREATE INDEX IF NOT EXISTS {table}_status_newest "
+        f"ON {t} (enabled, created_at, key_id, expires_at)",
+        # The expired keys (enabled, expires_at past), found without a walk.
+        f"CREATE INDEX IF NOT EXISTS {table}_status_expiry "
+        f"ON {t} (enabled, expires_at)",
     ]
 
 
@@ -228,8 +236,10 @@ def read_model_ddl(dialect: Dialect) -> list[str]:
     return [
         keys_table_ddl(dialect, KEYS_TABLE),
         *keys_index_ddl(dialect, KEYS_TABLE),
+        *search_table_ddl(dialect, KEYS_TABLE),
         audit_table_ddl(dialect, AUDIT_TABLE),
         *audit_index_ddl(dialect, AUDIT_TABLE),
         position_table_ddl(dialect),
         *secret_index_ddl(dialect),
+        *audit_marks_ddl(dialect),
     ]

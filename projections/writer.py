@@ -13,7 +13,9 @@ from typing import Any, cast
 from uuid import UUID
 
 from domain import ApiKey
+from projections.audit_marks import AuditMarks
 from projections.audit_trail import AuditEntry, audit_entry
+from projections.key_search import KeySearchWriter
 from projections.key_state import (
     InsertKey,
     KeyStateChange,
@@ -76,6 +78,9 @@ class ReadModelWriter:
     ) -> None:
         self.dialect = dialect
         self.secret_index = SecretIndexWriter(dialect, secret_index_table)
+        # Its table is named after keys_table: a rebuild's writer fills its own.
+        self.search = KeySearchWriter(dialect, keys_table)
+        self.marks = AuditMarks(dialect, audit_table)
         keys = dialect.table(keys_table)
         audit = dialect.table(audit_table)
         positions = dialect.table(POSITION_TABLE)
@@ -114,7 +119,11 @@ class ReadModelWriter:
         return 0 if row is None else int(row["position"])
 
     def set_position(self, cursor: Cursor, position: int) -> None:
+        """Records that the view holds the events up to ``position`` (and
+        marks the audit entries written since the last call)."""
+        before = self.position(cursor)
         cursor.execute(self._upsert_position, (POSITION_NAME, position))
+        self.marks.recorded(cursor, before, position)
 
     def apply(
         self, cursor: Cursor, notification_id: int, event: ApiKey.Event
@@ -180,6 +189,10 @@ class ReadModelWriter:
         write_runs(cursor, plan.runs)
         if plan.key_rows:
             self._insert_many(cursor, self._insert_key, self._copy_keys, plan.key_rows)
+            description = _KEY_INDEX["description"]
+            self.search.insert_many(
+                cursor, ((row[0], row[description]) for row in plan.key_rows)
+            )
         if plan.audit_rows:
             self._insert_many(
                 cursor, self._insert_audit, self._copy_audit, plan.audit_rows
@@ -197,6 +210,7 @@ class ReadModelWriter:
             cursor.executemany(insert, rows)
 
     def _apply_key_state(self, cursor: Cursor, change: KeyStateChange) -> None:
+        self.search.apply(cursor, change)
         if isinstance(change, InsertKey):
             cursor.execute(self._insert_key, encode_key_row(change.row))
         elif isinstance(change, RemoveKey):

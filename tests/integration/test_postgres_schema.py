@@ -30,6 +30,7 @@ TABLES = {
     "stored_events",
     "keyledger_keys",
     "keyledger_audit",
+    "keyledger_audit_marks",
     "keyledger_projection",
     "keyledger_operators",
     "keyledger_secret_index",

@@ -15,6 +15,7 @@ from flask import Flask
 
 from domain import AuditContext, recording_as
 from projections import projecting_recorder
+from projections.key_search import search_table
 from projections.projecting_recorder import ProjectingRecorder
 from projections.sql import (
     AUDIT_TABLE,
@@ -48,9 +49,13 @@ def recorder_of(services: Services) -> ProjectingRecorder:
 def snapshot(recorder: ProjectingRecorder) -> Snapshot:
     """Every read-model table's full contents, as sorted lists of rows."""
     tables: Snapshot = {}
+    d = recorder.dialect
+    read = {table: "*" for table in READ_MODEL_TABLES}
+    if d.name == "sqlite":  # the description search, with the row id it keys
+        read[search_table(KEYS_TABLE)] = "rowid AS search_rowid, *"
     with recorder.read_transaction() as cursor:
-        for table in READ_MODEL_TABLES:
-            cursor.execute(f"SELECT * FROM {recorder.dialect.table(table)}")
+        for table, columns in read.items():
+            cursor.execute(f"SELECT {columns} FROM {d.table(table)}")
             rows = cursor.fetchall()  # type: ignore[attr-defined]
             tables[table] = sorted(tuple(sorted(dict(row).items())) for row in rows)
     return tables
@@ -68,6 +73,8 @@ def fall_behind(recorder: ProjectingRecorder) -> None:
         cursor.execute(f"DELETE FROM {d.table(KEYS_TABLE)}")
         cursor.execute(f"DELETE FROM {d.table(AUDIT_TABLE)}")
         cursor.execute(f"DELETE FROM {d.table(SECRET_INDEX_TABLE)}")
+        if d.name == "sqlite":  # the description search, beside the keys
+            cursor.execute(f"DELETE FROM {d.table(search_table(KEYS_TABLE))}")
         cursor.execute(f"UPDATE {d.table(POSITION_TABLE)} SET position = 0")
 
 

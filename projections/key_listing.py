@@ -1,0 +1,228 @@
+"""Listing keys newest first, filtered, at a cost that does not grow with the
+number of keys.
+
+Two ways to answer a page, chosen per call:
+
+- **walk**: down an index in (created_at, key_id) order, from the cursor,
+  keeping the keys that pass the filter, until the page is full. Cheap when
+  matches are common: a page of 50 reads about 50 / (share of matches)
+  entries. With a status the index starts with ``enabled`` and carries
+  ``expires_at``, so the status is decided in the index.
+- **rare side first**: when a filter has an index of its own (a description
+  search, expired keys, ``expires_before``), up to ``RARE_CAP`` + 1
+  matching key ids are taken from it; if there are no more than
+  ``RARE_CAP``, just those keys are read, filtered and sorted.
+
+A filter that is rare by its own index is answered from it; one that is
+common is answered by the walk, which then finds its matches quickly. Only a
+filter matching a small share of a huge store yet more than ``RARE_CAP``
+keys costs more (at most RARE_CAP / share entries per page); see
+docs/listing-at-scale.md.
+
+Every way applies the exact same SQL filter, so they only differ in cost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain import KeyStatus
+from projections.key_search import TRIGRAM, fts_phrase, search_table
+from projections.key_state import KeyRow
+from projections.sql import (
+    KEYS_TABLE,
+    Cursor,
+    Dialect,
+    TransactionFactory,
+    to_micros,
+    to_seconds,
+)
+from projections.tables import KEY_COLUMNS, column_list, decode_key_row
+
+RARE_CAP = 2000
+
+_KEY_COLUMNS = column_list(KEY_COLUMNS)
+# domain.values.key_status in SQL (expires_at is whole seconds, valid
+# through that second); tests/integration/test_key_status_filter.py runs
+# both over the same keys. The "+" keeps the walk on its index: the store
+# must not trade it for a range on expires_at and a sort.
+_STATUS_FILTER = {
+    KeyStatus.DISABLED: ("enabled = 0", False),
+    KeyStatus.ENABLED: (
+        "enabled = 1 AND (+expires_at IS NULL OR +expires_at >= ?)",
+        True,
+    ),
+    KeyStatus.EXPIRED: ("enabled = 1 AND +expires_at < ?", True),
+}
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    status: str | None = None
+    text: str | None = None
+    expires_before: datetime | None = None
+
+
+@dataclass
+class _Where:
+    conditions: list[str]
+    params: list[Any]
+
+    def clause(self) -> str:
+        return " AND ".join(self.conditions) if self.conditions else "1 = 1"
+
+
+class KeyListing:
+    def __init__(
+        self,
+        dialect: Dialect,
+        transaction: TransactionFactory,
+        rare_cap: int = RARE_CAP,
+    ) -> None:
+        self.dialect = dialect
+        self.rare_cap = rare_cap
+        self._transaction = transaction
+        self._keys = dialect.table(KEYS_TABLE)
+        self._search = dialect.table(search_table(KEYS_TABLE))
+
+    def list_keys(
+        self,
+        selection: KeyFilter,
+        *,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> list[KeyRow]:
+        """Newest first, keyset-paged on (created_at, key_id)."""
+        where = self._where(selection, now, after)
+        order = "ORDER BY created_at DESC, key_id DESC LIMIT ?"
+        with self._transaction() as cursor:
+            ids = self._rare_side(cursor, selection, now)
+            if ids is None:
+                if self.dialect.name == "postgres":
+                    # The walk is chosen for a filter known to match often;
+                    # the planner cannot know that and may prefer to fetch
+                    # every row the index condition admits, then sort.
+                    cursor.execute("SET LOCAL enable_sort = off")
+                statement = (
+                    f"SELECT {_KEY_COLUMNS} FROM {self._keys} "
+                    f"WHERE {where.clause()} {order}"
+                )
+                params = [*where.params, limit]
+            elif self.dialect.name == "sqlite":
+                # CROSS JOIN: SQLite keeps the listed ids as the outer loop.
+                statement = (
+                    f"SELECT {_KEY_COLUMNS} FROM json_each(?) AS listed "
+                    f"CROSS JOIN {self._keys} ON key_id = listed.value "
+                    f"WHERE {where.clause()} {order}"
+                )
+                params = [json.dumps(ids), *where.params, limit]
+            else:
+                # OFFSET 0: PostgreSQL reads the listed keys by primary key
+                # first, and filters and sorts them after.
+                statement = (
+                    f"SELECT {_KEY_COLUMNS} FROM (SELECT {_KEY_COLUMNS} "
+                    f"FROM {self._keys} WHERE key_id = ANY(?) OFFSET 0) AS listed "
+                    f"WHERE {where.clause()} {order}"
+                )
+                params = [ids, *where.params, limit]
+            cursor.execute(self.dialect.sql(statement), params)
+            return [decode_key_row(row) for row in cursor.fetchall()]
+
+    def _where(
+        self,
+        selection: KeyFilter,
+        now: datetime,
+        after: tuple[datetime, UUID] | None,
+    ) -> _Where:
+        where = _Where([], [])
+        if selection.status is not None:
+            condition, takes_now = _STATUS_FILTER[KeyStatus(selection.status)]
+            where.conditions.append(condition)
+            if takes_now:
+                where.params.append(to_seconds(now))
+        if selection.expires_before is not None:
+            where.conditions.append("+expires_at <= ?")
+            where.params.append(to_seconds(selection.expires_before))
+        if selection.text:
+            # "|| ''": the walk must not trade its order for a trigram index.
+            where.conditions.append("(lower(description) || '') LIKE ? ESCAPE '\\'")
+            where.params.append(like_pattern(selection.text))
+        if after is not None:
+            where.conditions.append("(created_at, key_id) < (?, ?)")
+            where.params += [to_micros(after[0]), str(after[1])]
+        return where
+
+    def _rare_side(
+        self, cursor: Cursor, selection: KeyFilter, now: datetime
+    ) -> list[str] | None:
+        """The ids of every key a filter with its own index admits, when they
+        are at most ``rare_cap`` (the page is among them); else None.
+
+        Counted first, up to one past the cap, from the index alone: when
+        they are many, no row was read for nothing."""
+        for source, params in self._rare_sources(selection, now):
+            cursor.execute(
+                self.dialect.sql(
+                    "SELECT COUNT(*) AS n FROM "
+                    f"(SELECT 1 AS one {source} LIMIT ?) AS candidates"
+                ),
+                [*params, self.rare_cap + 1],
+            )
+            if cursor.fetchone()["n"] <= self.rare_cap:
+                cursor.execute(self.dialect.sql(f"SELECT key_id {source}"), params)
+                return [str(row["key_id"]) for row in cursor.fetchall()]
+        return None
+
+    def _rare_sources(
+        self, selection: KeyFilter, now: datetime
+    ) -> list[tuple[str, list[Any]]]:
+        """Each filter with an index of its own, as ``FROM … WHERE …``."""
+        sources: list[tuple[str, list[Any]]] = []
+        text = (selection.text or "").lower()
+        if len(text) >= TRIGRAM:
+            if self.dialect.name == "sqlite":
+                sources.append(
+                    (
+                        f"FROM {self._search} WHERE {self._search} MATCH ?",
+                        [fts_phrase(text)],
+                    )
+                )
+            else:
+                sources.append(
+                    (
+                        f"FROM {self._keys} "
+                        "WHERE lower(description) LIKE ? ESCAPE '\\'",
+                        [like_pattern(text)],
+                    )
+                )
+        expiry: list[str] = []
+        params: list[Any] = []
+        if selection.status in (KeyStatus.EXPIRED, KeyStatus.DISABLED):
+            expiry.append(f"enabled = {int(selection.status == KeyStatus.EXPIRED)}")
+        elif selection.status == KeyStatus.ENABLED:
+            expiry.append("enabled = 1 AND expires_at >= ?")
+            params.append(to_seconds(now))
+        if selection.status == KeyStatus.EXPIRED:
+            expiry.append("expires_at < ?")
+            params.append(to_seconds(now))
+        if selection.expires_before is not None:
+            expiry.append("expires_at <= ?")
+            params.append(to_seconds(selection.expires_before))
+        if selection.status == KeyStatus.EXPIRED or selection.expires_before:
+            sources.append(
+                (
+                    f"FROM {self._keys} WHERE {' AND '.join(expiry)}",
+                    params,
+                )
+            )
+        return sources

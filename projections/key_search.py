@@ -1,0 +1,168 @@
+"""Finding keys by a piece of their description without reading every key.
+
+SQLite: an FTS5 table with the trigram tokenizer beside the keys table
+(``<keys table>_search``), one row per key, written by the read-model writer
+in the transaction that writes the key row (created, restored, description
+changed, deleted). Its row id is derived from the key id
+(``search_rowid``), so it survives VACUUM and rebuilds, and each row carries
+its key id so a search yields key ids directly.
+
+PostgreSQL: a GIN index with ``pg_trgm``'s operator class on
+``lower(description)``, kept by the server itself. Where the extension cannot
+be created the index is left out (logged once) and a search scans.
+
+Either index only narrows the candidates: the query keeps the exact
+predicate (case-insensitive substring, LIKE's special characters literal),
+so the results are the same with or without it. Patterns shorter than
+three characters have no trigram and are answered by a walk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from projections.key_state import InsertKey, KeyStateChange, RemoveKey
+from projections.sql import Cursor, Dialect
+
+logger = logging.getLogger("keyledger.search")
+
+TRIGRAM = 3  # the shortest pattern a trigram index can look up
+BACKFILL_BATCH = 10_000
+
+
+def search_table(keys_table: str) -> str:
+    """The search table kept beside a keys table (also its ``_next`` twin
+    during a rebuild, so a rebuild's writer fills its own)."""
+    return f"{keys_table}_search"
+
+
+def search_rowid(key_id: UUID) -> int:
+    """The key's row id in the search table: 63 bits folded from its id.
+
+    Key ids are name-based UUIDs (a hash of the DevKey): the two halves'
+    XOR spreads the fixed version and variant bits over hashed ones, so ids
+    are distinct but for a chance of about n^2 / 2^64 (5e-8 at a million
+    keys). A collision fails the write that creates the second key; it
+    never mixes two keys up."""
+    return (key_id.int ^ (key_id.int >> 64)) & (2**63 - 1)
+
+
+def search_table_ddl(dialect: Dialect, keys_table: str) -> list[str]:
+    if dialect.name != "sqlite":
+        return []
+    return [
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS "
+        f"{dialect.table(search_table(keys_table))} USING fts5("
+        "description, key_id UNINDEXED, tokenize='trigram', columnsize=0)"
+    ]
+
+
+def fts_phrase(text: str) -> str:
+    """An FTS5 query matching ``text`` as one phrase (a substring, for the
+    trigram tokenizer), every character literal."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+class KeySearchWriter:
+    """Keeps the SQLite search table in step with the keys table; nothing
+    to do on PostgreSQL, whose index follows the table."""
+
+    def __init__(self, dialect: Dialect, keys_table: str) -> None:
+        self.enabled = dialect.name == "sqlite"
+        table = dialect.table(search_table(keys_table))
+        self._insert = (
+            f"INSERT INTO {table} (rowid, description, key_id) VALUES (?, ?, ?)"
+        )
+        self._delete = f"DELETE FROM {table} WHERE rowid = ?"
+        self._update = f"UPDATE {table} SET description = ? WHERE rowid = ?"
+
+    def apply(self, cursor: Cursor, change: KeyStateChange) -> None:
+        if not self.enabled:
+            return
+        if isinstance(change, InsertKey):
+            key_id = change.row.key_id
+            cursor.execute(
+                self._insert,
+                (search_rowid(key_id), change.row.description, str(key_id)),
+            )
+        elif isinstance(change, RemoveKey):
+            cursor.execute(self._delete, (search_rowid(change.key_id),))
+        elif "description" in change.fields:
+            cursor.execute(
+                self._update,
+                (change.fields["description"], search_rowid(change.key_id)),
+            )
+
+    def insert_many(self, cursor: Cursor, keys: Iterable[tuple[str, str]]) -> None:
+        """Rows for new keys given as (key id, description)."""
+        if self.enabled:
+            cursor.executemany(
+                self._insert,
+                [(search_rowid(UUID(k)), text, k) for k, text in keys],
+            )
+
+
+def prepare_search(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
+    """Creates the search index of a store made before it, filled from the
+    keys it holds; does nothing when it is there. Idempotent."""
+    if dialect.name == "sqlite":
+        _fill_search_table(cursor, dialect, keys_table)
+    else:
+        create_trigram_index(cursor, dialect, keys_table)
+
+
+def _fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
+    for statement in search_table_ddl(dialect, keys_table):
+        cursor.execute(statement)
+    table = dialect.table(search_table(keys_table))
+    cursor.execute(f"SELECT 1 AS found FROM {table} LIMIT 1")
+    if cursor.fetchone() is not None:
+        return
+    writer = KeySearchWriter(dialect, keys_table)
+    keys = dialect.table(keys_table)
+    last = ""
+    while True:
+        cursor.execute(
+            f"SELECT key_id, description FROM {keys} WHERE key_id > ? "
+            "ORDER BY key_id LIMIT ?",
+            (last, BACKFILL_BATCH),
+        )
+        rows: Sequence[Any] = cursor.fetchall()
+        if not rows:
+            return
+        writer.insert_many(cursor, [(r["key_id"], r["description"]) for r in rows])
+        last = rows[-1]["key_id"]
+
+
+def create_trigram_index(cursor: Cursor, dialect: Dialect, keys_table: str) -> bool:
+    """PostgreSQL: the trigram index on ``lower(description)``, creating
+    ``pg_trgm`` (in schema public) if it is missing. False, with a warning
+    logged, when the extension cannot be had: searches then scan."""
+    cursor.execute("SAVEPOINT keyledger_trigram")
+    try:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        cursor.execute(
+            "SELECT extnamespace::regnamespace::text AS schema "
+            "FROM pg_extension WHERE extname = 'pg_trgm'"
+        )
+        schema = cursor.fetchone()["schema"]
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {keys_table}_description_trgm "
+            f"ON {dialect.table(keys_table)} "
+            f"USING gin (lower(description) {schema}.gin_trgm_ops)"
+        )
+    except Exception as error:  # any refusal: run without it
+        cursor.execute("ROLLBACK TO SAVEPOINT keyledger_trigram")
+        logger.warning(
+            "description search index (pg_trgm) not created (%s: %s); "
+            "GET /v1/keys?q= will scan the keys table. A database owner can "
+            "run CREATE EXTENSION pg_trgm; the next start creates the index.",
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
+        return False
+    cursor.execute("RELEASE SAVEPOINT keyledger_trigram")
+    return True
