@@ -94,6 +94,9 @@ class CredentialsLookup:
         )
         self._connect = connect
         self._validated = dialect.name == "sqlite"
+        # PostgreSQL answers in binary: integers and text, read without
+        # parsing their spelling (the same Python values as text mode).
+        self._binary = dialect.name == "postgres"
         self._local = threading.local()
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
@@ -181,7 +184,7 @@ class CredentialsLookup:
 
     def _fetch(self, statement: str, *params: str) -> tuple[Any, ...] | None:
         state = self._state()
-        reused = state.connection is not None
+        reused = state.cursor is not None
         try:
             return self._query(state, statement, params)
         except Exception as error:
@@ -199,15 +202,23 @@ class CredentialsLookup:
     def _query(
         self, state: _ThreadState, statement: str, params: tuple[str, ...]
     ) -> tuple[Any, ...] | None:
-        connection = state.connection
-        if connection is None:
-            connection = self._connect()
-            state.connection = connection
-        row = connection.execute(statement, params).fetchone()
+        cursor = state.cursor
+        if cursor is None:
+            state.connection = self._connect()
+            # One cursor per connection, kept: psycopg's cost of making one
+            # is a good part of a call's.
+            cursor = (
+                state.connection.cursor(binary=True)
+                if self._binary
+                else state.connection.cursor()
+            )
+            state.cursor = cursor
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
         return None if row is None else tuple(row)
 
     def _drop(self, state: _ThreadState) -> None:
-        connection, state.connection = state.connection, None
+        connection, state.connection, state.cursor = state.connection, None, None
         # What was read through the old connection is not trusted: a new one
         # starts its own data_version count.
         state.remembered.clear()
@@ -226,10 +237,11 @@ REMEMBERED_PER_THREAD = 50_000
 class _ThreadState:
     """One thread's connection and, on SQLite, what it remembers."""
 
-    __slots__ = ("connection", "remembered", "version")
+    __slots__ = ("connection", "cursor", "remembered", "version")
 
     def __init__(self) -> None:
         self.connection: Any = None
+        self.cursor: Any = None
         self.version: tuple[Any, ...] | None = None
         self.remembered: dict[tuple[str, str], Credentials] = {}
 
