@@ -45,6 +45,8 @@ _COLUMNS = ", ".join(
     else f"COALESCE(k.{KEY_COLUMN[name].name}, {decoy})"
     for name, decoy in _DECOYS.items()
 )
+# What the query answers for an unknown DevKey (never None with the join).
+_DECOY_ROW = (DECOY_KEY_ID, "0" * 64, 0, None, "[]", "[]", 0, None, None)
 _whitelist = KEY_COLUMN["ip_whitelist"].decode
 _permissions = KEY_COLUMN["permissions"].decode
 
@@ -117,7 +119,7 @@ class CredentialsLookup:
             return None
         if self._validated and secret_hash is not None:
             return self._validated_lookup(dev_key, secret_hash)
-        return self._lookup(dev_key)
+        return _known(self._lookup(dev_key))
 
     def _validated_lookup(self, dev_key: str, secret_hash: str) -> Credentials | None:
         state = self._state()
@@ -133,16 +135,17 @@ class CredentialsLookup:
             if found is not None:
                 return found
         credentials = self._lookup(dev_key)
-        if credentials is not None and _hash_is_of(credentials, secret_hash):
+        # Compared for the decoy too (it never matches): the same work for
+        # an unknown DevKey as for a known one with a wrong secret.
+        if _hash_is_of(credentials, secret_hash):
             if len(state.remembered) >= REMEMBERED_PER_THREAD:
                 state.remembered.clear()
             state.remembered[cache_key] = credentials
-        return credentials
+        return _known(credentials)
 
-    def _lookup(self, dev_key: str) -> Credentials | None:
-        row = self._fetch(self._statement, dev_key)
-        if row is None:  # never with the decoy join; kept for safety
-            return None
+    def _lookup(self, dev_key: str) -> Credentials:
+        """The key's credentials, or the decoy's for an unknown DevKey."""
+        row = self._fetch(self._statement, dev_key) or _DECOY_ROW
         (
             key_id,
             secret_hash,
@@ -172,8 +175,7 @@ class CredentialsLookup:
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
             self._parsed[cache_key] = credentials
-        # The decoy's answer is None, but only after the same work as a key's.
-        return None if credentials.key_id == DECOY_KEY_ID else credentials
+        return credentials
 
     def _state(self) -> _ThreadState:
         state: _ThreadState | None = getattr(self._local, "state", None)
@@ -244,6 +246,11 @@ class _ThreadState:
         self.cursor: Any = None
         self.version: tuple[Any, ...] | None = None
         self.remembered: dict[tuple[str, str], Credentials] = {}
+
+
+def _known(credentials: Credentials) -> Credentials | None:
+    """The decoy's answer is None, but only after the same work as a key's."""
+    return None if credentials.key_id == DECOY_KEY_ID else credentials
 
 
 def _hash_is_of(credentials: Credentials, secret_hash: str) -> bool:

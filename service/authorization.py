@@ -116,12 +116,12 @@ class Authorizer:
         # only for the hash of the key's own secret (projections.credentials).
         digest = self.sealer.secret_hash(dev_secret)
         credentials = self.lookup(dev_key, digest) if dev_key else None
+        now = self.clock()  # read for unknown DevKeys too: the same work
         if credentials is None:
             # Unknown DevKey: compare all the same, so the answer takes as
             # long as for a known one.
-            _secret_matches(digest, _DECOY_HASH, None, in_grace=False)
+            _secret_matches(digest, _DECOY_HASH, None, in_grace=now < 0)
             return DENY_CREDENTIALS
-        now = self.clock()
         grace_until = credentials.previous_secret_expires_at
         if not _secret_matches(
             digest,
