@@ -8,11 +8,17 @@ import shutil
 import tempfile
 from typing import Any
 
+from service.serving import serving_settings
+
 bind = os.environ.get("KEYLEDGER_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-# Sync workers: the auth path is short and CPU-bound, and they measured
-# steadier than gthread (see README, "Benchmarks").
-worker_class = "sync"
+# gthread keeps callers' connections alive (sync closes each one after its
+# answer), and idle kept-alive connections wait in the worker's poller, not
+# in a thread. KEYLEDGER_WORKER_CLASS / _THREADS / _KEEPALIVE override
+# (docs/serving.md, bench/serving_bench.py).
+_serving = serving_settings(os.environ)
+worker_class = _serving.worker_class
+threads = _serving.threads
 # Never preload: each worker must build its own application and database
 # connections after fork.
 preload_app = False
@@ -21,7 +27,7 @@ timeout = 30
 # cut; it is sent chunked, so a cut one lacks its last chunk (see
 # docs/operations.md, "Exports").
 graceful_timeout = 10
-keepalive = 5
+keepalive = _serving.keepalive
 # gunicorn 27 opens a control socket per master by default; keyledger needs none.
 control_socket_disable = True
 # gunicorn's own lines in KEYLEDGER_LOG_FORMAT; keyledger writes the access

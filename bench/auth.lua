@@ -18,9 +18,13 @@ function init(args)
 end
 
 function request()
-   local headers = {
-      ["Authorization"] = credentials[math.random(count)],
-      ["Content-Type"] = "application/json",
-   }
+   -- wrk's -H headers (serving_bench.py's "Connection: close"), which a
+   -- table of our own would otherwise replace.
+   local headers = {}
+   for name, value in pairs(wrk.headers) do
+      headers[name] = value
+   end
+   headers["Authorization"] = credentials[math.random(count)]
+   headers["Content-Type"] = "application/json"
    return wrk.format("POST", "/v1/auth", headers, body)
 end

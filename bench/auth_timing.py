@@ -206,6 +206,8 @@ def start_gunicorn(database_url: str, port: int, log: Path) -> subprocess.Popen[
         KEYLEDGER_LOG_LEVEL="WARNING",
         KEYLEDGER_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="1",
+        # One request at a time, as the figures in bench/README.md were taken.
+        KEYLEDGER_WORKER_CLASS="sync",
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],

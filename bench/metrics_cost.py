@@ -35,6 +35,8 @@ def targets(store: Path, workers: int) -> list[Target]:
         "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
         "WEB_CONCURRENCY": str(workers),
+        # The figures in bench/README.md were taken with sync workers.
+        "KEYLEDGER_WORKER_CLASS": "sync",
     }
     return [
         Target("metrics_off", "wsgi:app", {**base, "KEYLEDGER_METRICS": "off"}),

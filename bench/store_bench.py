@@ -107,6 +107,8 @@ def serve(store: Store, log: Path, timeout: float = 60.0) -> None:
             "KEYLEDGER_SECRET_KEY": SECRET_KEY,
             "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
             "KEYLEDGER_LOG_LEVEL": "WARNING",
+            # The figures in bench/README.md were taken with sync workers.
+            "KEYLEDGER_WORKER_CLASS": "sync",
         },
         workers=WORKERS,
         log_path=log,

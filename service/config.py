@@ -42,8 +42,9 @@ class Settings:
     audit_signing_key_file: str | None = None
     log_level: str = "INFO"
     trusted_proxy_hops: int = 0
-    # A sync worker runs one request at a time: 2 + 2 is plenty, and keeps
-    # workers x instances x (pool + overflow + 1) under max_connections.
+    # A worker runs at most KEYLEDGER_THREADS (4) requests at once: 2 + 2
+    # covers them, and keeps workers x instances x (pool + overflow +
+    # threads, one auth-path connection each) under max_connections.
     postgres_pool_size: int = 2
     postgres_max_overflow: int = 2
     aggregate_cache_size: int = 10_000

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from domain.times import format_time
 from service.usage import ALLOWED
-from service.usage_store import UsageRow
+from service.usage_store import UsageRow, UsageStore
 
 BUCKETS: Final = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 # Reasons a key can be denied for: every item lists them all, zeros included.
@@ -57,3 +57,18 @@ def usage_items(
         }
         for start, counts in totals.items()
     ]
+
+
+def key_usage(
+    store: UsageStore, key_id: str, since: datetime, until: datetime, bucket: str
+) -> list[dict[str, Any]]:
+    """A key's usage from ``since`` to ``until``, as ``GET /v1/keys/{id}/usage``
+    answers it (the API and the console both call this)."""
+    if since >= until:  # e.g. a since in the future: nothing was counted
+        return []
+    # One answer covers a bounded number of buckets; a longer range is cut
+    # to the newest part (documented), so no query is refused for it.
+    if until - since > MAX_RANGE[bucket]:
+        since = until - MAX_RANGE[bucket]
+    starts = bucket_starts(since, until, bucket)
+    return usage_items(store.calls(key_id, starts[0], until), starts, bucket)

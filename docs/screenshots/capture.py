@@ -1,6 +1,9 @@
 """Takes the console screenshots in docs/screenshots/ against a real gunicorn.
 
     .venv/bin/python docs/screenshots/capture.py      (or: make screenshots)
+    .venv/bin/python docs/screenshots/capture.py roll-confirm rolled-details
+
+With names, only those pictures are written (the walk is the same).
 
 Needs Chromium (/usr/bin/chromium) and npm-free Playwright for Python. The
 store is a throw-away SQLite file filled through the JSON API, so the
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,8 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from service.config import encode_key, load_settings  # noqa: E402
 from service.wiring import build_services, prepare_store  # noqa: E402
 from tests.support.browser import launch, sign_in  # noqa: E402
-from tests.support.gunicorn import GunicornServer, bearer  # noqa: E402
+from tests.support.gunicorn import GunicornServer  # noqa: E402
+from tests.support.http import basic, bearer  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 ADMIN = "klo_screenshots-admin-token-0123456789abcdef"
@@ -58,6 +63,36 @@ def fill_store(server: GunicornServer) -> list[dict[str, Any]]:
     return made
 
 
+class Camera:
+    """Writes the pictures asked for (all of them when none is named)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = set(names)
+
+    def __call__(self, page: Any, name: str) -> None:
+        if not self.names or name in self.names:
+            page.screenshot(path=OUT / f"{name}.png", full_page=True)
+
+
+def use_key(server: GunicornServer, key: dict[str, Any]) -> None:
+    """A few auth calls, then wait (bounded) until a flush has stored them."""
+    for client_ip in ("203.0.113.9", "203.0.113.10", "203.0.113.11", "192.0.2.1"):
+        server.request(
+            "POST",
+            "/v1/auth",
+            {"api": "send", "client_ip": client_ip},
+            headers=basic(key["dev_key"], key["dev_secret"]),
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        usage = server.request(
+            "GET", f"/v1/keys/{key['id']}/usage", headers=bearer(ADMIN)
+        ).json()
+        if sum(item["allowed"] for item in usage["items"]) == 3:
+            return
+        time.sleep(0.5)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -75,22 +110,23 @@ def main() -> None:
             made = fill_store(server)
             with sync_playwright() as playwright:
                 browser = launch(playwright)
-                shoot(browser, server.base, made)
+                shoot(browser, server.base, made, Camera(sys.argv[1:]))
+                shoot_lifecycle(browser, server, made, Camera(sys.argv[1:]))
                 browser.close()
 
 
-def shoot(browser: Any, base: str, made: list[dict[str, Any]]) -> None:
+def shoot(browser: Any, base: str, made: list[dict[str, Any]], snap: Camera) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     sign_in(page, base, ADMIN)
-    page.screenshot(path=OUT / "list.png", full_page=True)
+    snap(page, "list")
 
     page.get_by_role("link", name="Create Now").click()
     page.get_by_label("Description").fill("OTP service, prod (eu-west)")
     page.get_by_label("IP whitelist").fill("203.0.113.0/24\n2001:db8::7")
     page.get_by_role("button", name="Create").click()
     page.get_by_role("heading", name="API key created").wait_for()
-    page.screenshot(path=OUT / "create-result.png", full_page=True)
+    snap(page, "create-result")
 
     page.get_by_role("link", name="Open key details").click()
     page.get_by_role("button", name="Edit").click()
@@ -99,7 +135,7 @@ def shoot(browser: Any, base: str, made: list[dict[str, Any]]) -> None:
     page.get_by_role("button", name="Disable").click()
     page.get_by_role("button", name="Enable").click()
     page.get_by_role("heading", name="History").wait_for()
-    page.screenshot(path=OUT / "details.png", full_page=True)
+    snap(page, "details")
 
     page.get_by_role("button", name="Edit").click()
     # Alice edits the same key in her own browser meanwhile.
@@ -113,21 +149,47 @@ def shoot(browser: Any, base: str, made: list[dict[str, Any]]) -> None:
     page.get_by_label("Verify API").uncheck()
     page.get_by_role("button", name="Save").click()
     page.get_by_role("alert").wait_for()
-    page.screenshot(path=OUT / "edit-conflict.png", full_page=True)
+    snap(page, "edit-conflict")
     elsewhere.close()
 
     page.get_by_role("link", name="Audit log").click()
     page.get_by_role("heading", name="Audit log").wait_for()
-    page.screenshot(path=OUT / "audit.png", full_page=True)
+    snap(page, "audit")
 
     narrow = browser.new_context(viewport={"width": 375, "height": 812})
     phone = narrow.new_page()
     sign_in(phone, base, ADMIN)
-    phone.screenshot(path=OUT / "list-375.png", full_page=True)
+    snap(phone, "list-375")
     phone.goto(page.url.replace("/audit", "/"))
     phone.get_by_role("link", name=made[0]["dev_key"]).click()
-    phone.screenshot(path=OUT / "details-375.png", full_page=True)
+    snap(phone, "details-375")
     narrow.close()
+    context.close()
+
+
+def shoot_lifecycle(
+    browser: Any, server: GunicornServer, made: list[dict[str, Any]], snap: Camera
+) -> None:
+    """Roll with a grace period, usage and last use, restore."""
+    used, deleted = made[0], made[4]
+    use_key(server, used)
+    server.request("DELETE", f"/v1/keys/{deleted['id']}", headers=bearer(ALICE))
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    sign_in(page, server.base, ADMIN)
+    page.goto(f"{server.base}/console/keys/{used['id']}/edit")
+    page.get_by_label("Grace period (seconds)").fill("86400")
+    page.get_by_role("button", name="Roll DevSecret").click()
+    page.get_by_role("button", name="Confirm roll").wait_for()
+    snap(page, "roll-confirm")
+    page.get_by_role("button", name="Confirm roll").click()
+    page.get_by_role("link", name="Open key details").click()
+    page.get_by_role("region", name="Usage").wait_for()
+    snap(page, "rolled-details")
+    page.goto(f"{server.base}/console/keys/{deleted['id']}")
+    page.get_by_role("button", name="Restore").click()
+    page.get_by_role("button", name="Confirm restore").wait_for()
+    snap(page, "restore")
     context.close()
 
 

@@ -24,7 +24,7 @@ from service.api.lifecycle_schemas import (
 from service.api.openapi import answers, takes_if_match
 from service.api.schemas import KeySchema, KeyWithSecretSchema
 from service.api.versions import etag
-from service.usage_report import MAX_RANGE, bucket_starts, usage_items
+from service.usage_report import key_usage
 
 keys_blp = Blueprint(
     "key_lifecycle",
@@ -94,15 +94,7 @@ class Usage(MethodView):
         if until < _EARLIEST_UNTIL:  # year 1 has no day before it to count from
             raise ApiError(422, "invalid until: too early", {"until": ["too early"]})
         since = args.get("since", until - timedelta(days=1))
-        if since >= until:  # e.g. a since in the future: nothing was counted
-            return {"items": []}
-        # One answer covers a bounded number of buckets; a longer range is
-        # cut to the newest part (documented), so no query is refused for it.
-        if until - since > MAX_RANGE[bucket]:
-            since = until - MAX_RANGE[bucket]
-        starts = bucket_starts(since, until, bucket)
-        rows = services.usage.calls(str(uid), starts[0], until)
-        return {"items": usage_items(rows, starts, bucket)}
+        return {"items": key_usage(services.usage, str(uid), since, until, bucket)}
 
 
 @secrets_blp.route("/lookup")

@@ -15,8 +15,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from domain import KeyDeleted
-from service.console import audit, display, edit, keys, signin
+from domain import KeyDeleted, KeyNotDeleted
+from service.console import audit, display, edit, keys, lifecycle, signin
 from service.console.wiring import EXTENSION, ConsoleSettings, session_signing_key
 from service.ledger import KeyBusy, KeyNotFound
 from service.wiring import Services
@@ -41,6 +41,11 @@ PROBLEMS = {
         "reveal secrets.",
     ),
     404: ("Not found", "There is no such key, or it was deleted."),
+    409: (
+        "Nothing to restore",
+        "This key is not deleted (perhaps someone restored it meanwhile), so "
+        "nothing was changed. Open it from API Keys.",
+    ),
     503: (
         "Try again in a moment",
         "The key store is busy or unavailable. Nothing was changed.",
@@ -76,6 +81,8 @@ def _blueprint() -> Blueprint:
         ("/keys/<key_id>/delete", keys.delete_key, ["GET", "POST"]),
         ("/keys/<key_id>/edit", edit.edit_key, ["GET", "POST"]),
         ("/keys/<key_id>/reset-secret", edit.reset_secret, ["GET", "POST"]),
+        ("/keys/<key_id>/roll-secret", lifecycle.roll_secret, ["GET", "POST"]),
+        ("/keys/<key_id>/restore", lifecycle.restore_key, ["GET", "POST"]),
         ("/audit", audit.audit_log, ["GET"]),
         ("/audit/export", audit.audit_export, ["GET"]),
     ]
@@ -121,6 +128,10 @@ def _register_problems(bp: Blueprint) -> None:
     @bp.errorhandler(KeyDeleted)
     def missing(_: Exception) -> tuple[str, int]:
         return _problem(404)
+
+    @bp.errorhandler(KeyNotDeleted)
+    def not_deleted(_: KeyNotDeleted) -> tuple[str, int]:
+        return _problem(409)
 
     @bp.errorhandler(KeyBusy)
     @bp.errorhandler(PersistenceError)

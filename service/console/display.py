@@ -36,6 +36,13 @@ CHANGE_LABELS = {
 }
 PERMISSION_LABELS = {"send": "Send API", "verify": "Verify API"}
 STATUS_LABELS = {"enabled": "Enabled", "disabled": "Disabled", "expired": "Expired"}
+# Columns of the usage table, in the order the API lists denial reasons.
+DENIAL_LABELS = {
+    "key_disabled": "Refused: disabled",
+    "key_expired": "Refused: expired",
+    "ip_not_allowed": "Refused: IP not allowed",
+    "permission_denied": "Refused: API not permitted",
+}
 
 
 def when(moment: datetime | None) -> str:
@@ -71,9 +78,9 @@ def permissions_text(values: Sequence[str]) -> str:
 def change_value(name: str, value: Any) -> str:
     """One side of a change, in words; ``None`` on the "from" side of a
     creation is shown as a dash by the template."""
-    if name == "expires_at":
+    if name in ("expires_at", "previous_secret_expires_at"):
         if value is None:
-            return "Never"
+            return "Never" if name == "expires_at" else "—"
         try:
             return when(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
         except ValueError:
@@ -105,4 +112,5 @@ def helpers() -> dict[str, Any]:
         "permissions_text": permissions_text,
         "status_label": lambda status: STATUS_LABELS.get(status, status),
         "permission_labels": PERMISSION_LABELS,
+        "denial_labels": DENIAL_LABELS,
     }

@@ -13,7 +13,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from domain import ApiKey, InvalidValue
-from service.console.fields import FIELDS, KeyForm, field_error
+from service.console.fields import FIELDS, KeyForm, RollForm, field_error
 from service.console.keys import Page, key_id_from, ledger, secret_page
 from service.console.signin import changes_keys
 from service.ledger import KeyChanges, VersionMismatch
@@ -32,10 +32,21 @@ def _page(
     version: int,
     status: int = 200,
     conflict: dict[str, object] | None = None,
+    roll: RollForm | None = None,
 ) -> Page:
     return render_template(
-        "console/edit.html", key=key, form=form, version=version, conflict=conflict
+        "console/edit.html",
+        key=key,
+        form=form,
+        version=version,
+        conflict=conflict,
+        roll=roll or RollForm(),
     ), status
+
+
+def edit_page_with_roll_error(key: ApiKey, roll: RollForm) -> Page:
+    """The edit page with the roll form's error beside its field."""
+    return _page(key, KeyForm.from_key(key), key.version, 422, roll=roll)
 
 
 @changes_keys

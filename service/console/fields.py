@@ -17,6 +17,8 @@ from werkzeug.datastructures import MultiDict
 from domain import ApiKey, InvalidValue
 from domain.times import TimeFormatError, parse_time
 from domain.values import (
+    GRACE_SECONDS_MAX,
+    grace_ends_at,
     parse_description,
     parse_expiry,
     parse_ip_whitelist,
@@ -31,13 +33,17 @@ LABELS = {
     "permissions": "API permissions",
 }
 FIELDS = tuple(LABELS)
+GRACE_LABEL = "Grace period (seconds)"
+# What the roll form offers: one day, time enough to deploy the new secret.
+DEFAULT_GRACE_SECONDS = 86_400
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,12}")
 _NAMES_ZONE = re.compile(r"([zZ]|[+-]\d{2}:?\d{2})$")
 
 
 def field_error(error: InvalidValue) -> str:
     """'Expiration date must be in the future.': the domain's message after
     the field's label, so it reads as a sentence beside the field."""
-    label = LABELS.get(error.field, error.field)
+    label = {**LABELS, "grace_seconds": GRACE_LABEL}.get(error.field, error.field)
     return f"{label} {error.message}".rstrip(".") + "."
 
 
@@ -136,3 +142,32 @@ def parse_moment(name: str, text: str) -> datetime | None:
         raise InvalidValue(
             name, "must be a date and time such as 2027-01-31T23:59:59 (UTC)"
         ) from None
+
+
+@dataclass
+class RollForm:
+    """The roll form's grace period, as typed."""
+
+    grace_seconds: str = str(DEFAULT_GRACE_SECONDS)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_request(cls, form: MultiDict[str, str]) -> RollForm:
+        return cls(grace_seconds=form.get("grace_seconds", "").strip())
+
+    def parsed(self, now: datetime) -> int | None:
+        """The grace in seconds, checked by the domain's rule (the same one
+        the API's 422 comes from); None with ``errors`` filled when invalid."""
+        self.errors = {}
+        try:
+            if not _WHOLE_NUMBER.fullmatch(self.grace_seconds):
+                raise InvalidValue(
+                    "grace_seconds",
+                    f"must be a whole number of seconds from 0 to {GRACE_SECONDS_MAX}",
+                )
+            seconds = int(self.grace_seconds)
+            grace_ends_at(seconds, now)
+        except InvalidValue as error:
+            self.errors["grace_seconds"] = field_error(error)
+            return None
+        return seconds

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -20,8 +22,11 @@ from service.console.fields import KeyForm, field_error, parse_moment
 from service.console.signin import changes_keys
 from service.console.wiring import services
 from service.ledger import IssuedSecret, KeyLedger, KeyNotFound
+from service.usage_report import key_usage
 
 PAGE_SIZE = 20
+# The details page's usage table: today and the six days before, by UTC day.
+USAGE_DAYS = 7
 SEARCH_MAX_LENGTH = 255
 Page = str | tuple[str, int] | Response
 
@@ -102,12 +107,17 @@ def create_key() -> Page:
     return render_template("console/create.html", form=form)
 
 
-def secret_page(issued: IssuedSecret, *, created: bool) -> Page:
+def secret_page(issued: IssuedSecret, *, created: bool, rolled: bool = False) -> Page:
+    """The new DevSecret, shown once, after a create, reset or roll."""
+    key = issued.key
+    in_grace = rolled and key.previous_secret_valid(ledger().clock())
     return render_template(
         "console/secret.html",
-        key=issued.key,
+        key=key,
         dev_secret=issued.dev_secret,
         created=created,
+        rolled=rolled,
+        previous_until=key.previous_secret_expires_at if in_grace else None,
     )
 
 
@@ -115,16 +125,40 @@ def _history(key_id: UUID) -> Sequence[AuditEntry]:
     return ledger().read_model.history(key_id)
 
 
+def before_deletion(uid: UUID, history: Sequence[AuditEntry]) -> ApiKey | None:
+    """A deleted key as it stood just before its deletion (what a restore
+    brings back); None when the key is not deleted."""
+    if not history or history[-1].type != "deleted":
+        return None
+    try:
+        return ledger().get_key(uid, version=history[-1].version - 1)
+    except KeyNotFound:
+        return None
+
+
+def _usage(key: ApiKey, now: datetime) -> dict[str, Any]:
+    """Last use and the last days' counts, as the API's usage call gives them."""
+    key_id = str(key.id)
+    store = services().usage
+    days = key_usage(store, key_id, now - timedelta(days=USAGE_DAYS - 1), now, "day")
+    return {
+        "last_used_at": store.last_used([key_id]).get(key_id),
+        "days": list(reversed(days)),
+    }
+
+
 def key_details(key_id: str, revealed: str | None = None) -> Page:
     uid = key_id_from(key_id)
     history = _history(uid)
     current: ApiKey | None
+    deleted: ApiKey | None = None
     try:
         current = ledger().get_key(uid)
     except KeyNotFound:
         if not history:
             abort(404)
         current = None  # deleted: its history and past states stay readable
+        deleted = before_deletion(uid, history)
     as_of_text = request.args.get("as_of", "").strip()
     as_of_error = None
     past = None
@@ -140,6 +174,7 @@ def key_details(key_id: str, revealed: str | None = None) -> Page:
         except KeyNotFound:
             as_of_error = "The key did not exist at that time (or was deleted)."
     shown = past or current
+    now = ledger().clock()
     return render_template(
         "console/details.html",
         key_id=uid,
@@ -151,6 +186,9 @@ def key_details(key_id: str, revealed: str | None = None) -> Page:
         as_of_text=as_of_text,
         as_of_error=as_of_error,
         revealed=revealed,
+        deleted=deleted,
+        usage=_usage(current, now) if current is not None and past is None else None,
+        grace_running=current is not None and current.previous_secret_valid(now),
     ), (422 if as_of_error else 200)
 
 

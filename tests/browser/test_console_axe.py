@@ -76,6 +76,7 @@ def visit_admin_pages(page: Any, console: Console) -> None:
     assert_accessible(page)  # the confirmation page without JavaScript
     page.goto(key_url + "/reset-secret")
     assert_accessible(page)
+    visit_roll_pages(page, key_url)
 
     page.goto(key_url + "/edit")
     assert_accessible(page)
@@ -100,7 +101,33 @@ def visit_admin_pages(page: Any, console: Console) -> None:
     page.get_by_role("button", name="Delete", exact=True).click()
     page.get_by_role("button", name="Confirm delete").click()
     page.goto(key_url)
-    assert_accessible(page)  # a deleted key's history
+    assert_accessible(page)  # a deleted key's history, with Restore
+    page.get_by_role("button", name="Restore").click()
+    assert_accessible(page)  # the confirmation in place
+    page.goto(key_url + "/restore")
+    assert_accessible(page)  # the confirmation page without JavaScript
+    page.get_by_role("button", name="Confirm restore").click()
+    expect(page.get_by_text("restored, disabled")).to_be_visible()
+    assert_accessible(page)
+
+
+def visit_roll_pages(page: Any, key_url: str) -> None:
+    """Roll with a grace period: its confirmations, its error beside the
+    field, the new secret, and the details with the grace and usage."""
+    page.goto(key_url + "/roll-secret?grace_seconds=60")
+    assert_accessible(page)  # the confirmation page without JavaScript
+    page.goto(key_url + "/roll-secret?grace_seconds=-1")
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert_accessible(page)  # the edit page, the error beside the grace field
+    page.get_by_label("Grace period (seconds)").fill("600")
+    page.get_by_role("button", name="Roll DevSecret").click()
+    assert_accessible(page)  # the confirmation in place
+    page.get_by_role("button", name="Confirm roll").click()
+    expect(page.get_by_role("heading", name="DevSecret rolled")).to_be_visible()
+    assert_accessible(page)
+    page.goto(key_url)
+    expect(page.get_by_role("region", name="Usage")).to_be_visible()
+    assert_accessible(page)  # the grace's end, last use and the usage table
 
 
 def test_auditor_pages(browser: Any, fresh: Console) -> None:

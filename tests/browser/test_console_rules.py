@@ -20,6 +20,8 @@ CHANGING_CONTROLS = [
     ("button", "Delete"),
     ("button", "Show DevSecret"),
     ("button", "Reset DevSecret"),
+    ("button", "Roll DevSecret"),
+    ("button", "Restore"),
 ]
 
 
@@ -103,7 +105,7 @@ def test_auditor_reads_everything_and_changes_nothing(
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
 
     # A forged form post, with the auditor's own valid CSRF token.
-    for action in ("disable", "reveal", "delete", "reset-secret"):
+    for action in ("disable", "reveal", "delete", "reset-secret", "roll-secret"):
         status = page.evaluate(
             """async ([id, action]) => {
                 const token = document.querySelector('input[name=csrf_token]').value;

@@ -57,8 +57,23 @@
     }
   });
 
+  // A trigger form with fields (the roll's grace period) hands what was
+  // typed to the confirming form's hidden field of the same name, and to the
+  // question's text.
+  function carryFields(form, panel) {
+    panel.querySelectorAll('input[type="hidden"]').forEach(function (hidden) {
+      var source = form.elements[hidden.name];
+      if (hidden.name !== "csrf_token" && source) hidden.value = source.value.trim();
+    });
+    panel.querySelectorAll("[data-mirror]").forEach(function (mirror) {
+      var source = form.elements[mirror.getAttribute("data-mirror")];
+      if (source) mirror.textContent = source.value.trim();
+    });
+  }
+
   function openConfirm(form) {
     var panel = document.getElementById(form.getAttribute("data-confirm"));
+    carryFields(form, panel);
     form.hidden = true;
     panel.hidden = false;
     var first = panel.querySelector("button");

@@ -1,0 +1,69 @@
+"""How gunicorn serves keyledger: worker class, threads per worker and the
+keep-alive timeout, from the environment (read by gunicorn.conf.py).
+
+Standard library only: gunicorn.conf.py reads these before anything imports
+prometheus_client. The default is gthread with 4 threads: it keeps client
+connections alive (the sync worker closes every one), which raised
+``POST /v1/auth`` throughput for callers that reuse connections and cost
+callers that do not nothing measurable (bench/serving_bench.py,
+docs/serving.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+WORKER_CLASSES = ("gthread", "sync", "gevent")
+MAX_THREADS = 64
+MAX_KEEPALIVE_SECONDS = 300
+
+WORKER_CLASS_SETTING = "KEYLEDGER_WORKER_CLASS"
+THREADS_SETTING = "KEYLEDGER_THREADS"
+KEEPALIVE_SETTING = "KEYLEDGER_KEEPALIVE"
+
+
+class ServingSettingError(ValueError):
+    """A serving setting is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    worker_class: str = "gthread"
+    # Threads per gthread worker: requests one worker serves at once. Each
+    # thread holds its own auth-path connection to the store.
+    threads: int = 4
+    # Seconds an idle client connection is kept open (0: close after each
+    # answer). Gateways' upstream idle timeouts should be shorter.
+    keepalive: int = 5
+
+
+def serving_settings(environ: Mapping[str, str]) -> Serving:
+    """The serving settings in ``environ``, the defaults for those unset."""
+    default = Serving()
+    worker_class = environ.get(WORKER_CLASS_SETTING) or default.worker_class
+    if worker_class not in WORKER_CLASSES:
+        names = ", ".join(WORKER_CLASSES)
+        msg = f"{WORKER_CLASS_SETTING} must be one of {names}, not {worker_class!r}"
+        raise ServingSettingError(msg)
+    threads = _integer(environ, THREADS_SETTING, default.threads, 1, MAX_THREADS)
+    keepalive = _integer(
+        environ, KEEPALIVE_SETTING, default.keepalive, 0, MAX_KEEPALIVE_SECONDS
+    )
+    return Serving(worker_class, threads, keepalive)
+
+
+def _integer(
+    environ: Mapping[str, str], name: str, default: int, low: int, high: int
+) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        msg = f"{name} must be a whole number from {low} to {high}, not {raw!r}"
+        raise ServingSettingError(msg)
+    return value

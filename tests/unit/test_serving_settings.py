@@ -1,0 +1,45 @@
+"""How gunicorn serves keyledger: the worker class, threads and keep-alive
+that gunicorn.conf.py reads from the environment (service/serving.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.serving import Serving, ServingSettingError, serving_settings
+
+
+def test_the_default_is_gthread_4_threads_keepalive_5_seconds() -> None:
+    assert serving_settings({}) == Serving("gthread", 4, 5)
+
+
+def test_each_setting_comes_from_its_variable() -> None:
+    chosen = serving_settings(
+        {
+            "KEYLEDGER_WORKER_CLASS": "sync",
+            "KEYLEDGER_THREADS": "8",
+            "KEYLEDGER_KEEPALIVE": "0",
+        }
+    )
+    assert chosen == Serving("sync", 8, 0)
+
+
+def test_an_empty_variable_means_the_default() -> None:
+    assert serving_settings({"KEYLEDGER_THREADS": ""}).threads == 4
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KEYLEDGER_WORKER_CLASS", "eventlet"),
+        ("KEYLEDGER_WORKER_CLASS", "GTHREAD"),
+        ("KEYLEDGER_THREADS", "0"),
+        ("KEYLEDGER_THREADS", "65"),
+        ("KEYLEDGER_THREADS", "four"),
+        ("KEYLEDGER_KEEPALIVE", "-1"),
+        ("KEYLEDGER_KEEPALIVE", "301"),
+        ("KEYLEDGER_KEEPALIVE", "5s"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ServingSettingError, match=variable):
+        serving_settings({variable: value})
