@@ -76,3 +76,18 @@ def _integer(
         msg = f"{name} must be a whole number from {low} to {high}, not {raw!r}"
         raise ServingSettingError(msg)
     return value
+
+
+def check_fits_store(serving: Serving, database_url: str) -> None:
+    """Refuses gevent on PostgreSQL: the auth path keeps one store connection
+    per thread, which gevent makes one per client connection, past any
+    ``max_connections`` (docs/serving.md, "Why not gevent")."""
+    if serving.worker_class == "gevent" and database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        msg = (
+            f"{WORKER_CLASS_SETTING}=gevent is not supported on PostgreSQL: "
+            "it would hold a database connection per client connection; "
+            "use gthread"
+        )
+        raise ServingSettingError(msg)

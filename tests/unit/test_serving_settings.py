@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.serving import Serving, ServingSettingError, serving_settings
+from service.serving import (
+    Serving,
+    ServingSettingError,
+    check_fits_store,
+    serving_settings,
+)
 
 
 def test_the_default_is_gthread_4_threads_keepalive_5_seconds() -> None:
@@ -54,3 +59,11 @@ def test_an_empty_variable_means_the_default() -> None:
 def test_a_bad_value_is_refused_naming_its_variable(variable: str, value: str) -> None:
     with pytest.raises(ServingSettingError, match=variable):
         serving_settings({variable: value})
+
+
+def test_gevent_is_refused_on_postgresql_only() -> None:
+    gevent = Serving("gevent", 1, 5)
+    check_fits_store(gevent, "sqlite:///keyledger.db")
+    check_fits_store(Serving(), "postgresql://postgres@127.0.0.1/test")
+    with pytest.raises(ServingSettingError, match="KEYLEDGER_WORKER_CLASS=gevent"):
+        check_fits_store(gevent, "postgresql://postgres@127.0.0.1/test")
