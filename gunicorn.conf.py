@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from service.serving import serving_settings
+from service.serving import ServingSettingError, check_fits_store, serving_settings
 
 bind = os.environ.get("KEYLEDGER_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
@@ -69,7 +69,13 @@ def on_starting(server: Any) -> None:
     from service.config import load_settings
     from service.wiring import build_services, prepare_store
 
-    services = build_services(load_settings())
+    settings = load_settings()
+    try:
+        check_fits_store(_serving, settings.database_url)
+    except ServingSettingError as error:
+        server.log.error("%s", error)
+        raise SystemExit(1) from None
+    services = build_services(settings)
     try:
         prepare_store(services)
     finally:

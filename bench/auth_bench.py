@@ -1,9 +1,12 @@
 """Auth throughput: keyledger's POST /v1/auth against a constant-JSON Flask
 app and a raw WSGI constant, each under the same gunicorn settings, driven by
-wrk from 127.0.0.1 (see bench/README.md, "Auth throughput").
+wrk from 127.0.0.1 (see bench/README.md, "Auth throughput"). Each worker
+class named (sync, gthread with keep-alive) gets its own three servers; all
+take turns in every round.
 
     .venv/bin/python bench/auth_bench.py            # 100,000 keys, 3 x 10 s each
     .venv/bin/python bench/auth_bench.py --keys 1000 --duration 3 --runs 1
+    .venv/bin/python bench/auth_bench.py --worker-classes sync
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ GUNICORN_SETTINGS = {
     "control_socket_disable": True,
     "loglevel": "warning",
 }
+# gthread: the same, with threads per worker; wrk keeps its connections
+# open, which gthread honours (keepalive) and sync workers do not.
+GTHREAD_THREADS = 4
 
 
 def basic_header(dev_key: str, dev_secret: str) -> str:
@@ -78,6 +84,7 @@ def check_allowed(target: Target, header: str) -> None:
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians per target and, per worker class, keyledger over the others."""
     summary = {
         name: {
             "requests_per_s_median": statistics.median(r["requests_per_s"] for r in rs),
@@ -87,23 +94,43 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "server_cpu_ms_per_request_median": statistics.median(
                 r["server_cpu_ms_per_request"] for r in rs
             ),
+            "load_average_1min_range": [
+                min(r["load_average_1min"] for r in rs),
+                max(r["load_average_1min"] for r in rs),
+            ],
         }
         for name, rs in runs.items()
+        if rs
     }
-    auth = summary["keyledger"]["requests_per_s_median"]
-    auth_cpu = summary["keyledger"]["server_cpu_ms_per_request_median"]
-    return {
-        "per_target": summary,
-        "auth_over_raw": round(auth / summary["raw_wsgi"]["requests_per_s_median"], 3),
-        "auth_over_flask": round(auth / summary["flask"]["requests_per_s_median"], 3),
-        # Requests per server CPU-second, relative: the capacity ratio.
-        "auth_over_raw_by_cpu": round(
-            summary["raw_wsgi"]["server_cpu_ms_per_request_median"] / auth_cpu, 3
-        ),
-        "auth_over_flask_by_cpu": round(
-            summary["flask"]["server_cpu_ms_per_request_median"] / auth_cpu, 3
-        ),
-    }
+    ratios: dict[str, dict[str, Any]] = {}
+    for worker_class in sorted({name.split("/")[1] for name in summary}):
+        auth = summary[f"keyledger/{worker_class}"]
+        ratios[worker_class] = {}
+        for other in ("raw_wsgi", "flask"):
+            reference = summary.get(f"{other}/{worker_class}")
+            if reference is None:
+                continue
+            ratios[worker_class][f"auth_over_{other}"] = round(
+                auth["requests_per_s_median"] / reference["requests_per_s_median"], 3
+            )
+            # Requests per server CPU-second, relative: the capacity ratio.
+            ratios[worker_class][f"auth_over_{other}_by_cpu"] = round(
+                reference["server_cpu_ms_per_request_median"]
+                / auth["server_cpu_ms_per_request_median"],
+                3,
+            )
+            per_round = [
+                a["requests_per_s"] / b["requests_per_s"]
+                for a, b in zip(
+                    runs[f"keyledger/{worker_class}"],
+                    runs[f"{other}/{worker_class}"],
+                    strict=True,
+                )
+            ]
+            ratios[worker_class][f"auth_over_{other}_per_round"] = [
+                round(r, 3) for r in per_round
+            ]
+    return {"per_target": summary, "ratios": ratios}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,20 +146,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="refill the store")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "auth.json")
     parser.add_argument(
-        "--worker-class", default="sync", help="gunicorn's, for exploring only"
+        "--worker-classes",
+        default="sync,gthread",
+        help="comma-separated: sync, gthread (threads and keep-alive)",
     )
-    parser.add_argument("--gunicorn-threads", type=int, default=1)
+    parser.add_argument("--gunicorn-threads", type=int, default=GTHREAD_THREADS)
     parser.add_argument("--workers", type=int, default=GUNICORN_SETTINGS["workers"])
+    parser.add_argument(
+        "--no-flask", action="store_true", help="only keyledger and raw WSGI"
+    )
     args = parser.parse_args(argv)
+    classes = [c.strip() for c in args.worker_classes.split(",") if c.strip()]
     settings = {
-        **GUNICORN_SETTINGS,
-        "workers": args.workers,
-        "worker_class": args.worker_class,
-        "threads": args.gunicorn_threads,
+        worker_class: {
+            **GUNICORN_SETTINGS,
+            "workers": args.workers,
+            "worker_class": worker_class,
+            "threads": 1 if worker_class == "sync" else args.gunicorn_threads,
+        }
+        for worker_class in classes
     }
 
     credentials = prepare_store(args.store, args.keys, args.sample, args.fresh)
-    config = write_gunicorn_config(args.store, settings)
     first_pair = re.search(r'"(Basic [^"]+)"', credentials.read_text())
     assert first_pair is not None
     keyledger_env = {
@@ -141,23 +176,36 @@ def main(argv: list[str] | None = None) -> int:
         "KEYLEDGER_BOOTSTRAP_TOKEN": BOOTSTRAP_TOKEN,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
     }
-    targets = [
-        Target("keyledger", "wsgi:app", keyledger_env),
-        Target("flask", "bench.constant_flask:create_app()"),
-        Target("raw_wsgi", "bench.constant_wsgi:app"),
+    apps = [
+        ("keyledger", "wsgi:app", keyledger_env),
+        ("flask", "bench.constant_flask:create_app()", {}),
+        ("raw_wsgi", "bench.constant_wsgi:app", {}),
     ]
-    runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+    if args.no_flask:
+        apps = [app for app in apps if app[0] != "flask"]
+    targets: list[tuple[Target, Path]] = [
+        (
+            Target(f"{name}/{worker_class}", uri, env),
+            write_gunicorn_config(args.store, settings[worker_class], worker_class),
+        )
+        for worker_class in classes
+        for name, uri, env in apps
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _ in targets}
     try:
-        for target in targets:
-            start(target, config, args.store / f"{target.name}.log")
+        for target, config in targets:
+            log = args.store / f"{target.name.replace('/', '-')}.log"
+            start(target, config, log)
             check_allowed(target, first_pair.group(1))
             run_wrk(target, credentials, args, args.warmup)
         for round_ in range(args.runs):
-            for target in targets:
+            # Each round starts with another target: none always runs first.
+            shift = round_ % len(targets)
+            for target, _ in targets[shift:] + targets[:shift]:
                 result = run_wrk(target, credentials, args, args.duration)
                 runs[target.name].append(result)
                 print(
-                    f"run {round_ + 1} {target.name:9} "
+                    f"run {round_ + 1} {target.name:17} "
                     f"{result['requests_per_s']:9,.0f} req/s  "
                     f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms  "
                     f"cpu/req {result['server_cpu_ms_per_request']:.3f} ms  "
@@ -166,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['socket_errors']}"
                 )
     finally:
-        for target in targets:
+        for target, _ in targets:
             stop(target)
 
     summary = summarize(runs)
@@ -185,23 +233,32 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "wrk_threads": args.threads,
             "gunicorn": settings,
-            "order": "keyledger, flask, raw_wsgi, repeated",
+            "order": "every target once per round, each round starting with the next",
         },
         "runs": runs,
         "summary": summary,
-        "targets": {"auth_over_raw_min": 0.6, "p99_ms_max": 10.0},
+        "targets": {"auth_over_raw_min": 0.8, "p99_ms_max": 10.0},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    keyledger = summary["per_target"]["keyledger"]
-    print(
-        f"auth/raw {summary['auth_over_raw']:.2f}  auth/flask "
-        f"{summary['auth_over_flask']:.2f}  by server CPU: auth/raw "
-        f"{summary['auth_over_raw_by_cpu']:.2f}  auth/flask "
-        f"{summary['auth_over_flask_by_cpu']:.2f}  keyledger p99 (median) "
-        f"{keyledger['p99_ms_median']:.2f} ms; written to {args.out}"
+    for worker_class, ratios in summary["ratios"].items():
+        keyledger = summary["per_target"][f"keyledger/{worker_class}"]
+        print(
+            f"{worker_class}: "
+            + "  ".join(
+                f"{name} {value:.2f}"
+                for name, value in ratios.items()
+                if not isinstance(value, list)
+            )
+            + f"  keyledger p99 (median) {keyledger['p99_ms_median']:.2f} ms"
+        )
+    print(f"written to {args.out}")
+    failed = sum(
+        r["non_2xx"]
+        for name, rs in runs.items()
+        if name.startswith("keyledger")
+        for r in rs
     )
-    failed = sum(r["non_2xx"] for r in runs["keyledger"])
     return 1 if failed else 0
 
 

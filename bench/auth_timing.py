@@ -137,7 +137,9 @@ def wsgi_timer(app: Any) -> Callable[[str], float]:
         }
         statuses: list[str] = []
         started = time.perf_counter_ns()
-        b"".join(app(environ, lambda status, headers: statuses.append(status)))
+        b"".join(
+            app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+        )
         elapsed = time.perf_counter_ns() - started
         assert statuses[0].startswith("401"), statuses
         return elapsed / 1000

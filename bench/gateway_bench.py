@@ -165,9 +165,10 @@ def idle_auth_rate() -> float | None:
     on the same machine while idle, same gunicorn settings."""
     try:
         report = json.loads((BENCH / "results" / "auth.json").read_text())
-        return float(
-            report["summary"]["per_target"]["keyledger"]["requests_per_s_median"]
-        )
+        per_target = report["summary"]["per_target"]
+        # auth_bench names targets app/worker-class (it used to be app alone).
+        auth = per_target.get("keyledger/sync") or per_target["keyledger"]
+        return float(auth["requests_per_s_median"])
     except (OSError, KeyError, ValueError):
         return None
 

@@ -34,9 +34,11 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
 
 
-def write_gunicorn_config(store: Path, settings: dict[str, Any]) -> Path:
-    """One settings file, used by all three targets alike."""
-    path = store / "gunicorn.bench.conf.py"
+def write_gunicorn_config(
+    store: Path, settings: dict[str, Any], name: str = "bench"
+) -> Path:
+    """One settings file, used by all the targets it names alike."""
+    path = store / f"gunicorn.{name}.conf.py"
     path.write_text("".join(f"{k} = {v!r}\n" for k, v in settings.items()))
     return path
 

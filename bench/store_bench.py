@@ -33,6 +33,8 @@ import psycopg
 from fill_store import BOOTSTRAP_TOKEN, CLIENT_IP, SECRET_KEY, fill_store, open_store
 from served_app import stop, wrk
 
+from service.audit_signing import SETTING as SIGNING_KEY_SETTING
+from service.audit_signing import rotate_signing_key
 from tests.support.gunicorn import GunicornServer  # served_app put it on the path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="keyledger-store-bench-"))
     create_lua = work / "create_key.lua"
     create_lua.write_text(CREATE_LUA)
+    if not os.environ.get(SIGNING_KEY_SETTING):
+        # PostgreSQL requires a checkpoint signing key file (every instance
+        # signs with it); the served gunicorns inherit the setting.
+        rotate_signing_key(work / "signing.pem")
+        os.environ[SIGNING_KEY_SETTING] = str(work / "signing.pem")
     schema = f"kl_bench_{uuid.uuid4().hex[:10]}"
     application_name = f"keyledger-{schema}"
     stores = [

@@ -9,6 +9,7 @@ in it before the management call answered.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -44,6 +45,8 @@ _COLUMNS = ", ".join(
     else f"COALESCE(k.{KEY_COLUMN[name].name}, {decoy})"
     for name, decoy in _DECOYS.items()
 )
+# What the query answers for an unknown DevKey (never None with the join).
+_DECOY_ROW = (DECOY_KEY_ID, "0" * 64, 0, None, "[]", "[]", 0, None, None)
 _whitelist = KEY_COLUMN["ip_whitelist"].decode
 _permissions = KEY_COLUMN["permissions"].decode
 
@@ -74,9 +77,16 @@ class CredentialsLookup:
     """Per-thread connection plus a cache of parsed credentials keyed by
     (key id, version).
 
-    Every call still reads the key's row: the version it finds decides, so a
-    changed key is never served from the cache. A row is a function of its
-    key's events up to that version, so the cached value equals a fresh parse.
+    On PostgreSQL every call reads the key's row: the version it finds
+    decides, so a changed key is never served from the cache. A row is a
+    function of its key's events up to that version, so the cached value
+    equals a fresh parse.
+
+    On SQLite each thread also keeps the answers its connection read, valid
+    while ``PRAGMA data_version`` is unchanged: that number changes whenever
+    another connection commits to the file (and this one only reads), so an
+    acknowledged change empties the cache before the next call decides.
+    See docs/auth-path.md.
     """
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
@@ -85,18 +95,57 @@ class CredentialsLookup:
             f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = ?"
         )
         self._connect = connect
+        self._validated = dialect.name == "sqlite"
+        # PostgreSQL answers in binary: integers and text, read without
+        # parsing their spelling (the same Python values as text mode).
+        self._binary = dialect.name == "postgres"
         self._local = threading.local()
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
-    def __call__(self, dev_key: str) -> Credentials | None:
+    def __call__(
+        self, dev_key: str, secret_hash: str | None = None
+    ) -> Credentials | None:
+        """The key's credentials, or None for an unknown DevKey.
+
+        ``secret_hash`` is the caller's secret as stored (the keyed hash,
+        never the secret): only a lookup whose hash is the key's current or
+        previous one is remembered and served from the cache, so a caller
+        without the secret always pays the row read, for a known DevKey as
+        for an unknown one."""
         if "\x00" in dev_key:
             # No DevKey holds a NUL, and PostgreSQL refuses one in text: the
             # query would fail as if the store were down (a 503, and the
             # connection dropped and reopened on every such call).
             return None
-        row = self._fetch(dev_key)
-        if row is None:  # never with the decoy join; kept for safety
-            return None
+        if self._validated and secret_hash is not None:
+            return self._validated_lookup(dev_key, secret_hash)
+        return _known(self._lookup(dev_key))
+
+    def _validated_lookup(self, dev_key: str, secret_hash: str) -> Credentials | None:
+        state = self._state()
+        cache_key = (dev_key, secret_hash)
+        # Checked before the row is read: a commit landing in between then
+        # makes the next check fail, never keeps an older row.
+        version = self._fetch(_DATA_VERSION)
+        if version != state.version:
+            state.remembered.clear()
+            state.version = version
+        else:
+            found = state.remembered.get(cache_key)
+            if found is not None:
+                return found
+        credentials = self._lookup(dev_key)
+        # Compared for the decoy too (it never matches): the same work for
+        # an unknown DevKey as for a known one with a wrong secret.
+        if _hash_is_of(credentials, secret_hash):
+            if len(state.remembered) >= REMEMBERED_PER_THREAD:
+                state.remembered.clear()
+            state.remembered[cache_key] = credentials
+        return _known(credentials)
+
+    def _lookup(self, dev_key: str) -> Credentials:
+        """The key's credentials, or the decoy's for an unknown DevKey."""
+        row = self._fetch(self._statement, dev_key) or _DECOY_ROW
         (
             key_id,
             secret_hash,
@@ -126,39 +175,95 @@ class CredentialsLookup:
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
             self._parsed[cache_key] = credentials
-        # The decoy's answer is None, but only after the same work as a key's.
-        return None if credentials.key_id == DECOY_KEY_ID else credentials
+        return credentials
 
-    def _fetch(self, dev_key: str) -> tuple[Any, ...] | None:
-        reused = getattr(self._local, "connection", None) is not None
+    def _state(self) -> _ThreadState:
+        state: _ThreadState | None = getattr(self._local, "state", None)
+        if state is None:
+            state = _ThreadState()
+            self._local.state = state
+        return state
+
+    def _fetch(self, statement: str, *params: str) -> tuple[Any, ...] | None:
+        state = self._state()
+        reused = state.cursor is not None
         try:
-            return self._query(dev_key)
+            return self._query(state, statement, params)
         except Exception as error:
-            self._drop()
+            self._drop(state)
             if not reused:
                 raise CredentialsUnavailable(type(error).__name__) from None
         # A connection that served before may have been closed by the server
         # meanwhile (restart, failover, idle reaper): a fresh one decides.
         try:
-            return self._query(dev_key)
+            return self._query(state, statement, params)
         except Exception as error:
-            self._drop()
+            self._drop(state)
             raise CredentialsUnavailable(type(error).__name__) from None
 
-    def _query(self, dev_key: str) -> tuple[Any, ...] | None:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._connect()
-            self._local.connection = connection
-        row = connection.execute(self._statement, (dev_key,)).fetchone()
+    def _query(
+        self, state: _ThreadState, statement: str, params: tuple[str, ...]
+    ) -> tuple[Any, ...] | None:
+        cursor = state.cursor
+        if cursor is None:
+            state.connection = self._connect()
+            # One cursor per connection, kept: psycopg's cost of making one
+            # is a good part of a call's.
+            cursor = (
+                state.connection.cursor(binary=True)
+                if self._binary
+                else state.connection.cursor()
+            )
+            state.cursor = cursor
+        cursor.execute(statement, params)
+        row = cursor.fetchone()
         return None if row is None else tuple(row)
 
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
+    def _drop(self, state: _ThreadState) -> None:
+        connection, state.connection, state.cursor = state.connection, None, None
+        # What was read through the old connection is not trusted: a new one
+        # starts its own data_version count.
+        state.remembered.clear()
+        state.version = None
         if connection is not None:
             with contextlib.suppress(Exception):  # already broken; nothing to save
                 connection.close()
+
+
+# The number SQLite changes when another connection commits to the file.
+_DATA_VERSION = "PRAGMA data_version"
+# Answers one thread remembers at most; emptied, not evicted, when full.
+REMEMBERED_PER_THREAD = 50_000
+
+
+class _ThreadState:
+    """One thread's connection and, on SQLite, what it remembers."""
+
+    __slots__ = ("connection", "cursor", "remembered", "version")
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.cursor: Any = None
+        self.version: tuple[Any, ...] | None = None
+        self.remembered: dict[tuple[str, str], Credentials] = {}
+
+
+def _known(credentials: Credentials) -> Credentials | None:
+    """The decoy's answer is None, but only after the same work as a key's."""
+    return None if credentials.key_id == DECOY_KEY_ID else credentials
+
+
+def _hash_is_of(credentials: Credentials, secret_hash: str) -> bool:
+    """Whether ``secret_hash`` is the key's current or previous secret's
+    (both compared, in constant time)."""
+    current = hmac.compare_digest(credentials.secret_hash, secret_hash)
+    previous = hmac.compare_digest(
+        credentials.previous_secret_hash or _NO_HASH, secret_hash
+    )
+    return current or previous
+
+
+_NO_HASH = "-" * 64
 
 
 def sqlite_connector(path: str) -> Callable[[], sqlite3.Connection]:

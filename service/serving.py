@@ -46,7 +46,13 @@ def serving_settings(environ: Mapping[str, str]) -> Serving:
         names = ", ".join(WORKER_CLASSES)
         msg = f"{WORKER_CLASS_SETTING} must be one of {names}, not {worker_class!r}"
         raise ServingSettingError(msg)
-    threads = _integer(environ, THREADS_SETTING, default.threads, 1, MAX_THREADS)
+    # gunicorn quietly turns a sync worker with more than one thread into a
+    # gthread worker, so threads belong to gthread alone: sync serves one
+    # request at a time, and gevent's concurrency is its greenlets.
+    if worker_class == "gthread":
+        threads = _integer(environ, THREADS_SETTING, default.threads, 1, MAX_THREADS)
+    else:
+        threads = _integer(environ, THREADS_SETTING, 1, 1, 1)
     keepalive = _integer(
         environ, KEEPALIVE_SETTING, default.keepalive, 0, MAX_KEEPALIVE_SECONDS
     )
@@ -63,7 +69,25 @@ def _integer(
         value = int(raw)
     except ValueError:
         value = low - 1
+    if low == high and value != low:
+        msg = f"{name} must be {low} (or unset) with this worker class, not {raw!r}"
+        raise ServingSettingError(msg)
     if not low <= value <= high:
         msg = f"{name} must be a whole number from {low} to {high}, not {raw!r}"
         raise ServingSettingError(msg)
     return value
+
+
+def check_fits_store(serving: Serving, database_url: str) -> None:
+    """Refuses gevent on PostgreSQL: the auth path keeps one store connection
+    per thread, which gevent makes one per client connection, past any
+    ``max_connections`` (docs/serving.md, "Why not gevent")."""
+    if serving.worker_class == "gevent" and database_url.startswith(
+        ("postgresql://", "postgres://")
+    ):
+        msg = (
+            f"{WORKER_CLASS_SETTING}=gevent is not supported on PostgreSQL: "
+            "it would hold a database connection per client connection; "
+            "use gthread"
+        )
+        raise ServingSettingError(msg)

@@ -175,3 +175,19 @@ def test_re_enabling_is_obeyed_by_the_next_call(api: ApiClient) -> None:
     api.action(key["id"], "disable")
     assert api.action(key["id"], "enable").status_code == 200
     assert api.auth(key["dev_key"], key["dev_secret"]).status_code == 200
+
+
+def test_the_allowed_answer_follows_a_change_that_keeps_it_allowed(
+    api: ApiClient,
+) -> None:
+    """The allowed answer is encoded once per key version: a change that
+    keeps the key allowed changes the answer at once."""
+    key = api.create_key(permissions=["send"])
+    before = api.auth(key["dev_key"], key["dev_secret"])
+    assert (before.status_code, before.json["permissions"]) == (200, ["send"])
+    assert before.json["expires_at"] is None
+    changes = {"permissions": ["send", "verify"], "expires_at": "2099-01-01T00:00:00Z"}
+    assert api.patch(key["id"], changes).status_code == 200
+    after = api.auth(key["dev_key"], key["dev_secret"])
+    assert (after.status_code, after.json["permissions"]) == (200, ["send", "verify"])
+    assert after.json["expires_at"] == "2099-01-01T00:00:00Z"

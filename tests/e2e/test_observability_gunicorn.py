@@ -209,6 +209,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         "KEYLEDGER_BOOTSTRAP_TOKEN": ADMIN_TOKEN,
         "KEYLEDGER_LOG_FORMAT": "json",
         "KEYLEDGER_LOG_LEVEL": "INFO",
+        # What is checked here is the sum over several worker processes.
+        # Sync workers serve one connection at a time, so holding one of
+        # them (below) makes the others answer; a threaded worker would
+        # answer everything with its other threads.
+        "KEYLEDGER_WORKER_CLASS": "sync",
     }
     with GunicornServer(env, workers=WORKERS, log_path=log_path) as server:
         caller = Caller(server.port)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import fresh_postgres_schema
 from tests.support.concurrency import run_together
-from tests.support.deployments import DEPLOYMENTS, Deployment, serve
+from tests.support.deployments import DEPLOYMENTS, GTHREAD, Deployment, serve
 from tests.support.http import ServedApi, verdict
 from tests.support.sql import peek, stored_id
 
@@ -34,7 +34,19 @@ PERMISSION_SETS = (["send"], ["send", "verify"])
 
 @pytest.fixture(params=DEPLOYMENTS)
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    kind = str(request.param)
+    yield from _served(str(request.param), tmp_path)
+
+
+@pytest.fixture(params=[*DEPLOYMENTS, GTHREAD])
+def revocation_deployment(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Deployment]:
+    """Also threads sharing a worker: each thread of the auth path keeps its
+    own connection and what it remembers (projections/credentials.py)."""
+    yield from _served(str(request.param), tmp_path)
+
+
+def _served(kind: str, tmp_path: Path) -> Iterator[Deployment]:
     if kind.startswith("sqlite"):
         database_url = f"sqlite:///{tmp_path / 'keyledger.db'}"
         with serve(kind, database_url, tmp_path) as served:
@@ -46,8 +58,9 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
 
 
 def test_every_auth_after_a_change_obeys_it_on_any_worker(
-    deployment: Deployment,
+    revocation_deployment: Deployment,
 ) -> None:
+    deployment = revocation_deployment
     manager, checker = deployment.manager, deployment.checker
     key = manager.create_key(permissions=["send"], ip_whitelist=[KEPT_NET, REMOVED_NET])
     key_id, dev_key, secret = key["id"], key["dev_key"], key["dev_secret"]

@@ -18,6 +18,10 @@ from tests.support.gunicorn import GunicornServer, service_env, start_together
 from tests.support.http import ServedApi
 
 DEPLOYMENTS = ["sqlite-4-workers", "postgres-2-instances"]
+# Threads sharing a worker (gunicorn's gthread class), for the scenarios that
+# depend on per-thread state: 2 workers of 4 threads on one SQLite file.
+GTHREAD = "sqlite-2-gthread-workers"
+_THREADED = ("--worker-class", "gthread", "--threads", "4")
 
 
 @dataclass
@@ -51,8 +55,11 @@ class Deployment:
 @contextlib.contextmanager
 def serve(kind: str, database_url: str, logs: Path) -> Iterator[Deployment]:
     """``kind`` served on ``database_url``, with access logs under ``logs``."""
+    args: tuple[str, ...] = ()
     if kind == "sqlite-4-workers":
         shape = [4]
+    elif kind == GTHREAD:
+        shape, args = [2], _THREADED
     elif kind == "postgres-2-instances":
         shape = [2, 2]
     else:
@@ -64,6 +71,7 @@ def serve(kind: str, database_url: str, logs: Path) -> Iterator[Deployment]:
             workers=workers,
             log_path=logs / f"gunicorn-{n}.log",
             access_log=True,
+            args=args,
         )
         for n, workers in enumerate(shape)
     ]
