@@ -11,26 +11,27 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.api.context import services_of
-from tests.support.console import ConsoleClient, key_id_in
+from tests.support.console import (
+    AUDITOR_TOKEN,
+    ConsoleClient,
+    field_errors,
+    key_id_in,
+    page_text,
+    signed_in,
+)
 from tests.support.credentials import ADMIN_TOKEN
 from tests.support.http import ApiClient
-
-AUDITOR_TOKEN = "klo_console-auditor-token-0123456789"
 
 
 @pytest.fixture
 def admin(client: FlaskClient) -> ConsoleClient:
-    console = ConsoleClient(client)
-    assert console.sign_in(ADMIN_TOKEN).status_code == 303
-    return console
+    return signed_in(client, ADMIN_TOKEN)
 
 
 @pytest.fixture
 def auditor(app: Flask) -> ConsoleClient:
     services_of(app).operators.create("audrey", "auditor", AUDITOR_TOKEN)
-    console = ConsoleClient(app.test_client())
-    assert console.sign_in(AUDITOR_TOKEN).status_code == 303
-    return console
+    return signed_in(app.test_client(), AUDITOR_TOKEN)
 
 
 @pytest.fixture
@@ -38,17 +39,7 @@ def key(api: ApiClient) -> dict[str, Any]:
     return api.create_key(description="payments backend, prod")
 
 
-def text(response: Any) -> str:
-    return str(response.get_data(as_text=True))
-
-
-def field_errors(response: Any) -> dict[str, str]:
-    found = re.findall(
-        r'<p class="field-error" id="([a-z_]+)-error">.*?<span>(.*?)</span>',
-        text(response),
-        re.S,
-    )
-    return dict(found)
+text = page_text
 
 
 def test_empty_store_offers_create_now(admin: ConsoleClient) -> None:

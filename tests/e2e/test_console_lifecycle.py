@@ -17,27 +17,28 @@ from flask.testing import FlaskClient
 from service.api.context import services_of
 from service.console.display import DENIAL_LABELS
 from service.usage_report import DENIAL_REASONS
-from tests.support.console import ConsoleClient
+from tests.support.console import (
+    AUDITOR_TOKEN,
+    ConsoleClient,
+    field_errors,
+    page_text,
+    signed_in,
+)
 from tests.support.credentials import ADMIN_TOKEN
 from tests.support.http import ApiClient
 
-AUDITOR_TOKEN = "klo_console-auditor-token-0123456789"
 GRACE_LABEL = "Grace period (seconds)"
 
 
 @pytest.fixture
 def admin(client: FlaskClient) -> ConsoleClient:
-    console = ConsoleClient(client)
-    assert console.sign_in(ADMIN_TOKEN).status_code == 303
-    return console
+    return signed_in(client, ADMIN_TOKEN)
 
 
 @pytest.fixture
 def auditor(app: Flask) -> ConsoleClient:
     services_of(app).operators.create("audrey", "auditor", AUDITOR_TOKEN)
-    console = ConsoleClient(app.test_client())
-    assert console.sign_in(AUDITOR_TOKEN).status_code == 303
-    return console
+    return signed_in(app.test_client(), AUDITOR_TOKEN)
 
 
 @pytest.fixture
@@ -45,17 +46,7 @@ def key(api: ApiClient) -> dict[str, Any]:
     return api.create_key(description="payments backend, prod")
 
 
-def text(response: Any) -> str:
-    return str(response.get_data(as_text=True))
-
-
-def field_errors(response: Any) -> dict[str, str]:
-    found = re.findall(
-        r'<p class="field-error" id="([a-z_]+)-error">.*?<span>(.*?)</span>',
-        text(response),
-        re.S,
-    )
-    return {name: html.unescape(message) for name, message in found}
+text = page_text
 
 
 def shown_secret(response: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,10 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+AUDITOR_TOKEN = "klo_console-auditor-token-0123456789"
+_FIELD_ERROR = re.compile(
+    r'<p class="field-error" id="([a-z_]+)-error">.*?<span>(.*?)</span>', re.S
+)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _KEY_LINK = re.compile(r"/console/keys/([0-9a-f-]{36})")
 
@@ -77,3 +82,19 @@ class ConsoleClient:
         page = self.create(**fields)
         assert page.status_code == 200, page.get_data(as_text=True)
         return key_id_in(page)
+
+
+def page_text(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def field_errors(response: Any) -> dict[str, str]:
+    """The message shown beside each field, by the field's name."""
+    found = _FIELD_ERROR.findall(page_text(response))
+    return {name: html.unescape(message) for name, message in found}
+
+
+def signed_in(client: FlaskClient, token: str) -> ConsoleClient:
+    console = ConsoleClient(client)
+    assert console.sign_in(token).status_code == 303
+    return console
