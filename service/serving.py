@@ -49,10 +49,15 @@ def serving_settings(environ: Mapping[str, str]) -> Serving:
     # gunicorn quietly turns a sync worker with more than one thread into a
     # gthread worker, so threads belong to gthread alone: sync serves one
     # request at a time, and gevent's concurrency is its greenlets.
-    if worker_class == "gthread":
-        threads = _integer(environ, THREADS_SETTING, default.threads, 1, MAX_THREADS)
-    else:
-        threads = _integer(environ, THREADS_SETTING, 1, 1, 1)
+    threads = _integer(environ, THREADS_SETTING, default.threads, 1, MAX_THREADS)
+    if worker_class != "gthread":
+        if environ.get(THREADS_SETTING) and threads != 1:
+            msg = (
+                f"{THREADS_SETTING} must be 1 (or unset) with "
+                f"{WORKER_CLASS_SETTING}={worker_class}, not {threads}"
+            )
+            raise ServingSettingError(msg)
+        threads = 1
     keepalive = _integer(
         environ, KEEPALIVE_SETTING, default.keepalive, 0, MAX_KEEPALIVE_SECONDS
     )
@@ -69,9 +74,6 @@ def _integer(
         value = int(raw)
     except ValueError:
         value = low - 1
-    if low == high and value != low:
-        msg = f"{name} must be {low} (or unset) with this worker class, not {raw!r}"
-        raise ServingSettingError(msg)
     if not low <= value <= high:
         msg = f"{name} must be a whole number from {low} to {high}, not {raw!r}"
         raise ServingSettingError(msg)
