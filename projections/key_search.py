@@ -20,8 +20,7 @@ three characters have no trigram and are answered by a walk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable
 from uuid import UUID
 
 from projections.key_state import InsertKey, KeyStateChange, RemoveKey
@@ -30,7 +29,9 @@ from projections.sql import Cursor, Dialect
 logger = logging.getLogger("keyledger.search")
 
 TRIGRAM = 3  # the shortest pattern a trigram index can look up
-BACKFILL_BATCH = 10_000
+# ``search_rowid`` in SQL, on every SQLite connection of the store
+# (``projections.library_internals.prepare_sqlite_pool``).
+ROWID_FUNCTION = "keyledger_search_rowid"
 
 
 def search_table(keys_table: str) -> str:
@@ -47,7 +48,21 @@ def search_rowid(key_id: UUID) -> int:
     are distinct but for a chance of about n^2 / 2^64 (5e-8 at a million
     keys). A collision fails the write that creates the second key; it
     never mixes two keys up."""
-    return (key_id.int ^ (key_id.int >> 64)) & (2**63 - 1)
+    return _fold(key_id.int)
+
+
+def _fold(number: int) -> int:
+    return (number ^ (number >> 64)) & (2**63 - 1)
+
+
+def _search_rowid_of_text(key_id: str) -> int:
+    """``search_rowid`` of a key id as the keys table stores it (its text)."""
+    return _fold(UUID(key_id).int)
+
+
+def sqlite_functions() -> dict[str, Callable[[str], int]]:
+    """The SQL functions the search table's statements call on SQLite."""
+    return {ROWID_FUNCTION: _search_rowid_of_text}
 
 
 def search_table_ddl(dialect: Dialect, keys_table: str) -> list[str]:
@@ -70,8 +85,10 @@ class KeySearchWriter:
     """Keeps the SQLite search table in step with the keys table; nothing
     to do on PostgreSQL, whose index follows the table."""
 
-    def __init__(self, dialect: Dialect, keys_table: str) -> None:
-        self.enabled = dialect.name == "sqlite"
+    def __init__(
+        self, dialect: Dialect, keys_table: str, *, enabled: bool = True
+    ) -> None:
+        self.enabled = enabled and dialect.name == "sqlite"
         table = dialect.table(search_table(keys_table))
         self._insert = (
             f"INSERT INTO {table} (rowid, description, key_id) VALUES (?, ?, ?)"
@@ -96,45 +113,38 @@ class KeySearchWriter:
                 (change.fields["description"], search_rowid(change.key_id)),
             )
 
-    def insert_many(self, cursor: Cursor, keys: Iterable[tuple[str, str]]) -> None:
-        """Rows for new keys given as (key id, description)."""
-        if self.enabled:
-            cursor.executemany(
-                self._insert,
-                [(search_rowid(UUID(k)), text, k) for k, text in keys],
-            )
-
 
 def prepare_search(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
     """Creates the search index of a store made before it, filled from the
     keys it holds; does nothing when it is there. Idempotent."""
     if dialect.name == "sqlite":
-        _fill_search_table(cursor, dialect, keys_table)
+        for statement in search_table_ddl(dialect, keys_table):
+            cursor.execute(statement)
+        table = dialect.table(search_table(keys_table))
+        cursor.execute(f"SELECT 1 AS found FROM {table} LIMIT 1")
+        if cursor.fetchone() is None:
+            fill_search_table(cursor, dialect, keys_table)
     else:
         create_trigram_index(cursor, dialect, keys_table)
 
 
-def _fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
-    for statement in search_table_ddl(dialect, keys_table):
-        cursor.execute(statement)
-    table = dialect.table(search_table(keys_table))
-    cursor.execute(f"SELECT 1 AS found FROM {table} LIMIT 1")
-    if cursor.fetchone() is not None:
+def fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
+    """SQLite: one search row for every key of ``keys_table``, into its
+    empty search table, in one statement.
+
+    The rows go in ascending row id order. FTS5 keeps each term's rows in
+    row id order and writes out what it holds in memory whenever a row id
+    is lower than the one before: fed in the keys' order (row ids are hashes,
+    so at random) it writes a tiny segment per row or two and spends its time
+    merging them, about ten times as long."""
+    if dialect.name != "sqlite":
         return
-    writer = KeySearchWriter(dialect, keys_table)
-    keys = dialect.table(keys_table)
-    last = ""
-    while True:
-        cursor.execute(
-            f"SELECT key_id, description FROM {keys} WHERE key_id > ? "
-            "ORDER BY key_id LIMIT ?",
-            (last, BACKFILL_BATCH),
-        )
-        rows: Sequence[Any] = cursor.fetchall()
-        if not rows:
-            return
-        writer.insert_many(cursor, [(r["key_id"], r["description"]) for r in rows])
-        last = rows[-1]["key_id"]
+    cursor.execute(
+        f"INSERT INTO {dialect.table(search_table(keys_table))} "
+        "(rowid, description, key_id) "
+        f"SELECT {ROWID_FUNCTION}(key_id) AS search_rowid, description, key_id "
+        f"FROM {dialect.table(keys_table)} ORDER BY search_rowid"
+    )
 
 
 def create_trigram_index(cursor: Cursor, dialect: Dialect, keys_table: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -128,11 +128,14 @@ def _purging_check(pool: ConnectionPool[Any]) -> Callable[[Any], None]:
     return check
 
 
-def enforce_sqlite_durability(datastore: SQLiteDatastore) -> None:
+def prepare_sqlite_pool(
+    datastore: SQLiteDatastore, functions: Mapping[str, Callable[[str], Any]]
+) -> None:
     """Every connection the SQLite pool opens gets ``journal_mode=WAL`` and
-    ``synchronous=FULL``, set rather than left to the SQLite build's default:
-    each acknowledged commit is on disk before the call answers, also across
-    a power cut.
+    ``synchronous=FULL``, set rather than left to the SQLite build's default
+    (each acknowledged commit is on disk before the call answers, also across
+    a power cut), and the read model's SQL ``functions`` (deterministic, one
+    argument each).
 
     Relies on ``SQLiteConnectionPool._create_connection()`` (the pool's one
     place that opens connections; it offers no per-connection hook) and on
@@ -140,13 +143,16 @@ def enforce_sqlite_durability(datastore: SQLiteDatastore) -> None:
     pool: Any = datastore.pool
     create = pool._create_connection
 
-    def create_durable() -> Any:
+    def create_prepared() -> Any:
         connection = create()
-        connection._sqlite_conn.execute("PRAGMA journal_mode=WAL")
-        connection._sqlite_conn.execute("PRAGMA synchronous=FULL")
+        sqlite_conn = connection._sqlite_conn
+        sqlite_conn.execute("PRAGMA journal_mode=WAL")
+        sqlite_conn.execute("PRAGMA synchronous=FULL")
+        for name, function in functions.items():
+            sqlite_conn.create_function(name, 1, function, deterministic=True)
         return connection
 
-    pool._create_connection = create_durable
+    pool._create_connection = create_prepared
 
 
 def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:

@@ -31,7 +31,12 @@ from projections.chain import event_sha256
 from projections.chain_store import AuditChain
 from projections.chain_verify import Verdict
 from projections.checkpoints import VerificationKeys
-from projections.key_search import prepare_search, search_table, search_table_ddl
+from projections.key_search import (
+    fill_search_table,
+    prepare_search,
+    search_table,
+    search_table_ddl,
+)
 from projections.schema_upgrade import upgrade_in_place
 from projections.sql import AUDIT_TABLE, KEYS_TABLE, SECRET_INDEX_TABLE, Cursor, Dialect
 from projections.tables import (
@@ -229,9 +234,13 @@ class ProjectingRecorder:
         """
         keys_next, audit_next = f"{KEYS_TABLE}_next", f"{AUDIT_TABLE}_next"
         index_next = f"{SECRET_INDEX_TABLE}_next"
-        search_next = search_table(keys_next)  # SQLite's; the writer fills it
-        writer = ReadModelWriter(self.dialect, keys_next, audit_next, index_next)
+        search_next = search_table(keys_next)  # SQLite's
         d = self.dialect
+        # The batches leave the search table empty; it is filled at once
+        # from the finished keys, which costs FTS5 a tenth of the time.
+        batch_writer = ReadModelWriter(
+            d, keys_next, audit_next, index_next, with_search=False
+        )
         with self.write_transaction() as cursor:
             for table in (keys_next, audit_next, index_next, search_next):
                 cursor.execute(f"DROP TABLE IF EXISTS {d.table(table)}")
@@ -247,15 +256,19 @@ class ProjectingRecorder:
         batches = planned_batches(
             self._stored_batches(target),
             self._decoder(),
-            writer,
+            batch_writer,
             second_process=PLAN_IN_SECOND_PROCESS and target > REBUILD_BATCH,
         )
         with cyclic_gc_paused(), contextlib.closing(batches):  # ends the planner
             for done, plan in batches:
                 with self.write_transaction() as cursor:
-                    writer.write_batch(cursor, plan)
+                    batch_writer.write_batch(cursor, plan)
                 if progress:
                     progress(done, target)
+        with self.write_transaction() as cursor:
+            fill_search_table(cursor, d, keys_next)
+        # The events recorded since the batches began, search rows and all.
+        writer = ReadModelWriter(d, keys_next, audit_next, index_next)
         with self.write_transaction() as cursor:
             self._lock_for_projection(cursor)
             last = self._max_id(cursor)

@@ -2,7 +2,8 @@
 
 The caller owns the transaction: the live path calls ``apply_all`` inside the
 transaction that inserts the events, so the view can never disagree with the
-log; the rebuild calls ``apply_batch`` on fresh tables.
+log; the rebuild plans batches (``plan_batch``) and writes them
+(``write_batch``) into fresh tables.
 """
 
 from __future__ import annotations
@@ -75,11 +76,15 @@ class ReadModelWriter:
         keys_table: str = KEYS_TABLE,
         audit_table: str = AUDIT_TABLE,
         secret_index_table: str = SECRET_INDEX_TABLE,
+        *,
+        with_search: bool = True,
     ) -> None:
         self.dialect = dialect
         self.secret_index = SecretIndexWriter(dialect, secret_index_table)
-        # Its table is named after keys_table: a rebuild's writer fills its own.
-        self.search = KeySearchWriter(dialect, keys_table)
+        # Its table is named after keys_table: a rebuild's writer fills its
+        # own. A rebuild's batches leave it alone: it is filled once from the
+        # finished keys (``key_search.fill_search_table``).
+        self.search = KeySearchWriter(dialect, keys_table, enabled=with_search)
         self.marks = AuditMarks(dialect, audit_table)
         keys = dialect.table(keys_table)
         audit = dialect.table(audit_table)
@@ -147,18 +152,16 @@ class ReadModelWriter:
             for notification_id, event in zip(notification_ids, events, strict=True)
         ]
 
-    def apply_batch(
-        self, cursor: Cursor, events: Sequence[tuple[int, ApiKey.Event]]
-    ) -> None:
-        """The rows ``apply`` would write for each event, in a few statements.
-
-        For a replay into tables nobody else writes (see ``BatchPlan``)."""
-        self.write_batch(cursor, self.plan_batch(events))
-
     def plan_batch(self, events: Sequence[tuple[int, ApiKey.Event]]) -> BatchPlan:
         """The statements for a batch of events, worked out without the
         database. Each event passes through ``key_state_change``,
-        ``SecretIndexWriter.apply`` and ``audit_entry``, as in ``apply``."""
+        ``SecretIndexWriter.apply`` and ``audit_entry``, as in ``apply``.
+
+        For a replay into tables nobody else writes (see ``BatchPlan``) by a
+        writer made ``with_search=False``: it plans no search rows."""
+        if self.search.enabled:
+            msg = "plan batches with a writer made with_search=False"
+            raise ValueError(msg)
         created: dict[UUID, list[Any]] = {}
         runs = StatementRuns()
         for _, event in events:
@@ -189,10 +192,6 @@ class ReadModelWriter:
         write_runs(cursor, plan.runs)
         if plan.key_rows:
             self._insert_many(cursor, self._insert_key, self._copy_keys, plan.key_rows)
-            description = _KEY_INDEX["description"]
-            self.search.insert_many(
-                cursor, ((row[0], row[description]) for row in plan.key_rows)
-            )
         if plan.audit_rows:
             self._insert_many(
                 cursor, self._insert_audit, self._copy_audit, plan.audit_rows

@@ -17,11 +17,12 @@ from eventsourcing.utils import Environment
 from domain import EVENT_TYPE_NAMES, ApiKey
 from domain.errors import check_all
 from projections.chain_store import CHECKPOINT_EVERY
+from projections.key_search import sqlite_functions
 from projections.library_internals import (
     check_library_contract,
-    enforce_sqlite_durability,
     event_decoder,
     prepare_pool,
+    prepare_sqlite_pool,
 )
 from projections.postgres_recorder import PostgresLedgerRecorder
 from projections.projecting_recorder import ProjectingRecorder
@@ -111,7 +112,7 @@ class KeyLedger(Application[UUID]):
         factory = self.factory
         recorder: SQLiteLedgerRecorder | PostgresLedgerRecorder
         if isinstance(factory, SQLiteFactory):
-            enforce_sqlite_durability(factory.datastore)
+            prepare_sqlite_pool(factory.datastore, sqlite_functions())
             recorder = SQLiteLedgerRecorder(factory.datastore)
         elif isinstance(factory, PostgresFactory):
             prepare_pool(factory.datastore, factory.env.get(APPLICATION_NAME_SETTING))

@@ -2,7 +2,7 @@
 
 It holds sealed DevSecrets and keyed hashes, so it is readable by its owner
 only, like the key file beside it. (Durability pragmas are set on every
-pooled connection: projections/library_internals.enforce_sqlite_durability.)
+pooled connection: projections/library_internals.prepare_sqlite_pool.)
 """
 
 from __future__ import annotations
