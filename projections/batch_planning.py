@@ -2,9 +2,16 @@
 
 Decoding stored events and running the projections costs more CPU than the
 statements that write their rows, and both are Python, so threads would take
-turns on one core. A forked process plans batch n+1 (``plan_batch``: plain
-values) while this process writes batch n: on two cores the replay runs at
-the pace of the slower half instead of the sum of both.
+turns on one core. A forked process plans batches (``plan_batch``: plain
+values) while this process writes the ones before: on two cores the replay
+runs at the pace of the slower half instead of the sum of both.
+
+Planning costs more than writing, so the halves would not be even if the
+second process planned every batch: whenever this process finds the next
+plan not ready, it plans a later batch itself rather than wait. A batch's
+plan depends on its own events only (what earlier batches stored is reached
+by statements, run when the batch is written), so any process can plan any
+batch; the plans are still written in the log's order.
 """
 
 from __future__ import annotations
@@ -15,9 +22,9 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
 from uuid import UUID
 
 from domain import ApiKey
@@ -30,6 +37,12 @@ Decoder = Callable[[UUID | str, int, str, bytes], ApiKey.Event]
 
 # What the forked process plans with: set before the fork, inherited by it.
 _planning: tuple[Decoder, ReadModelWriter] | None = None
+# Batches handed to the second process and not yet taken back: enough that
+# it never waits for the next one.
+IN_FLIGHT = 2
+# Plans made here while the next one from the second process was not ready,
+# at most: bounds the memory if the second process falls far behind.
+PLANNED_AHEAD = 4
 
 
 @contextlib.contextmanager
@@ -58,12 +71,17 @@ def _leave_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="planner-watch", daemon=True).start()
 
 
+def plan_rows(
+    decode: Decoder, writer: ReadModelWriter, rows: list[StoredRow]
+) -> BatchPlan:
+    return writer.plan_batch([(n, decode(o, v, t, s)) for n, o, v, t, s in rows])
+
+
 def _plan(rows: list[StoredRow]) -> BatchPlan:
     if _planning is None:
         msg = "no planner was set before the fork"
         raise RuntimeError(msg)
-    decode, writer = _planning
-    return writer.plan_batch([(n, decode(o, v, t, s)) for n, o, v, t, s in rows])
+    return plan_rows(*_planning, rows)
 
 
 def planned_batches(
@@ -74,18 +92,19 @@ def planned_batches(
     second_process: bool,
 ) -> Generator[tuple[int, BatchPlan], None, None]:
     """Each batch's last notification id and plan, in order. With
-    ``second_process`` (and more than one CPU) the next batch is planned in
-    a forked process while the caller writes this one."""
+    ``second_process`` (and more than one CPU) later batches are planned in
+    a forked process, and here when it falls behind, while the caller
+    writes this one."""
     if not second_process or (os.cpu_count() or 1) < 2:
         for rows in batches:
-            events = [(n, decode(o, v, t, s)) for n, o, v, t, s in rows]
-            yield rows[-1][0], writer.plan_batch(events)
+            yield rows[-1][0], plan_rows(decode, writer, rows)
         return
     global _planning
     _planning = (decode, writer)
     # fork: the child inherits the decoder (the application's mapper) and
     # the writer; it touches no connection, file or lock of this process.
     context = multiprocessing.get_context("fork")
+    unread = iter(batches)
     try:
         with ProcessPoolExecutor(
             1,
@@ -93,13 +112,34 @@ def planned_batches(
             initializer=_leave_with_parent,
             initargs=(os.getpid(),),
         ) as planner:
-            pending: tuple[int, Future[Any]] | None = None
-            for rows in batches:
-                future = planner.submit(_plan, rows)
-                if pending is not None:
-                    yield pending[0], pending[1].result()
-                pending = (rows[-1][0], future)
-            if pending is not None:
-                yield pending[0], pending[1].result()
+            # In the log's order: each batch's last id, and its plan or the
+            # second process's future of it.
+            pending: deque[tuple[int, BatchPlan | Future[BatchPlan]]] = deque()
+            in_flight = planned_here = 0
+            while True:
+                while in_flight < IN_FLIGHT:
+                    if (sent := next(unread, None)) is None:
+                        break
+                    pending.append((sent[-1][0], planner.submit(_plan, sent)))
+                    in_flight += 1
+                if not pending:
+                    return
+                last, plan = pending[0]
+                if (
+                    isinstance(plan, Future)
+                    and not plan.done()
+                    and planned_here < PLANNED_AHEAD
+                    and (kept := next(unread, None)) is not None
+                ):
+                    pending.append((kept[-1][0], plan_rows(decode, writer, kept)))
+                    planned_here += 1
+                    continue
+                pending.popleft()
+                if isinstance(plan, Future):
+                    in_flight -= 1
+                    plan = plan.result()
+                else:
+                    planned_here -= 1
+                yield last, plan
     finally:
         _planning = None
