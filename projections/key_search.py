@@ -57,7 +57,7 @@ def _fold(number: int) -> int:
 
 def _search_rowid_of_text(key_id: str) -> int:
     """``search_rowid`` of a key id as the keys table stores it (its text)."""
-    return _fold(UUID(key_id).int)
+    return _fold(int(key_id.replace("-", ""), 16))
 
 
 def sqlite_functions() -> dict[str, Callable[[str], int]]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 KEYS_TABLE = "keyledger_keys"
 AUDIT_TABLE = "keyledger_audit"
@@ -41,8 +42,7 @@ TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
 
 
 def to_micros(moment: datetime) -> int:
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (moment - EPOCH) // _MICROSECOND  # exact: integer arithmetic in C
 
 
 def from_micros(micros: int) -> datetime:

@@ -40,7 +40,17 @@ def _same(value: Any) -> Any:
 
 
 def _json_list(value: Sequence[str]) -> str:
-    return json.dumps(list(value))
+    """``json.dumps(list(value))``, as stored rows have always been spelled;
+    for strings (the whitelist and permissions hold nothing else) without
+    the module's set-up per call, a third of the time."""
+    try:
+        return "[" + ", ".join(map(_json_string, value)) + "]"
+    except TypeError:  # not all strings
+        return json.dumps(list(value))
+
+
+def _flag(value: bool) -> int:
+    return 1 if value else 0
 
 
 def _tuple_of_json(text: str) -> tuple[str, ...]:
@@ -48,6 +58,8 @@ def _tuple_of_json(text: str) -> tuple[str, ...]:
 
 
 _stdlib_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+# How the json module spells a string with its default ensure_ascii (in C).
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def _compact_json(value: Any) -> str:
@@ -88,7 +100,7 @@ KEY_COLUMNS: tuple[Column, ...] = (
     Column("expires_at", "BIGINT", to_seconds, from_seconds),
     Column("ip_whitelist", "TEXT NOT NULL", _json_list, _tuple_of_json),
     Column("permissions", "TEXT NOT NULL", _json_list, _tuple_of_json),
-    Column("enabled", "SMALLINT NOT NULL", lambda v: 1 if v else 0, bool),
+    Column("enabled", "SMALLINT NOT NULL", _flag, bool),
     Column("created_at", "BIGINT NOT NULL", to_micros, from_micros),
     Column("updated_at", "BIGINT NOT NULL", to_micros, from_micros),
     Column("version", "BIGINT NOT NULL", _same, int),
@@ -128,8 +140,26 @@ def column_list(columns: Sequence[Column]) -> str:
 
 
 def encode_key_row(row: KeyRow) -> list[Any]:
-    """A key row's stored values, in ``KEY_COLUMNS`` order."""
-    return [column.encode(getattr(row, column.name)) for column in KEY_COLUMNS]
+    """A key row's stored values, in ``KEY_COLUMNS`` order.
+
+    Spelled out because a rebuild calls it once per key;
+    tests/unit/test_tables.py checks it against the column list.
+    """
+    return [
+        str(row.key_id),
+        row.dev_key,
+        row.secret_hash,
+        row.previous_secret_hash,
+        to_seconds(row.previous_secret_expires_at),
+        row.description,
+        to_seconds(row.expires_at),
+        _json_list(row.ip_whitelist),
+        _json_list(row.permissions),
+        1 if row.enabled else 0,
+        to_micros(row.created_at),
+        to_micros(row.updated_at),
+        row.version,
+    ]
 
 
 def decode_key_row(stored: Any) -> KeyRow:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -64,6 +64,44 @@ def test_the_spelled_out_audit_encoder_follows_the_column_list() -> None:
     entry = _entry()
     by_columns = tuple(c.encode(getattr(entry, c.name)) for c in AUDIT_COLUMNS)
     assert encode_audit_entry(entry) == by_columns
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_spelled_out_key_row_encoder_follows_the_column_list(
+    enabled: bool,
+) -> None:
+    rows = [
+        _row(),
+        replace(
+            _row(),
+            previous_secret_hash=None,
+            previous_secret_expires_at=None,
+            expires_at=None,
+            ip_whitelist=(),
+            permissions=("send", "verify"),
+            enabled=enabled,
+        ),
+    ]
+    for row in rows:
+        by_columns = [c.encode(getattr(row, c.name)) for c in KEY_COLUMNS]
+        assert encode_key_row(row) == by_columns
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        (),
+        ("send",),
+        ("198.51.100.0/24", "2001:db8::/32"),
+        ("café ☕ 🔑", 'quote " \\ \u2028', "".join(chr(c) for c in range(128))),
+    ],
+)
+def test_lists_are_stored_as_the_json_module_spells_them(
+    items: tuple[str, ...],
+) -> None:
+    encode = next(c for c in KEY_COLUMNS if c.name == "permissions").encode
+    assert encode(items) == json.dumps(list(items))
+    assert encode([1, None, "x"]) == json.dumps([1, None, "x"])
 
 
 def test_audit_entries_read_back_as_written() -> None:
