@@ -26,6 +26,9 @@ from psycopg_pool import ConnectionPool
 # A stored event's parts, as its row holds them: originator id (a UUID or
 # its text), originator version, topic, state.
 EventDecoder = Callable[[UUID | str, int, str, bytes], Any]
+# Originator ids a decoder keeps parsed (a key's events tend to come close
+# together in the log); it forgets them all when it holds this many.
+KNOWN_IDS = 20_000
 
 
 class LibraryContractBroken(RuntimeError):
@@ -177,6 +180,9 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
     names = transcoder.names
     cipher, compressor = mapper.cipher, mapper.compressor
     classes: dict[str, type] = {}
+    # The same UUID for a key's events: parsing one costs more than
+    # decoding an event's state.
+    ids: dict[str, UUID] = {}
 
     # Bottom-up, as the json module's object_hook is applied; lists change
     # in place.
@@ -225,7 +231,13 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
         originator_id: UUID | str, version: int, topic: str, stored: bytes
     ) -> Any:
         if type(originator_id) is str:  # as the mapper's id convertor does
-            originator_id = UUID(originator_id)
+            text = originator_id
+            known = ids.get(text)
+            if known is None:
+                if len(ids) >= KNOWN_IDS:
+                    ids.clear()
+                known = ids[text] = UUID(text)
+            originator_id = known
         try:
             cls = classes[topic]
         except KeyError:

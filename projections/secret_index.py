@@ -21,6 +21,7 @@ from projections.sql import (
     Cursor,
     Dialect,
     from_micros,
+    id_text,
     to_micros,
 )
 
@@ -72,19 +73,19 @@ class SecretIndexWriter:
                 self._insert_first,
                 (
                     event.secret_hash,
-                    str(event.originator_id),
+                    id_text(event.originator_id),
                     event.dev_key,
                     to_micros(event.timestamp),
                 ),
             )
         elif isinstance(event, ApiKey.SecretReset):
-            key_id, at = str(event.originator_id), to_micros(event.timestamp)
+            key_id, at = id_text(event.originator_id), to_micros(event.timestamp)
             cursor.execute(self._retire_others, (at, key_id, event.secret_hash, at))
             self._issue_next(cursor, event.secret_hash, key_id, at)
         elif isinstance(event, ApiKey.SecretRolled):
             # The earlier previous secret stops now; the one rolled away now
             # stops at the end of its grace.
-            key_id, at = str(event.originator_id), to_micros(event.timestamp)
+            key_id, at = id_text(event.originator_id), to_micros(event.timestamp)
             cursor.execute(
                 self._retire_others, (at, key_id, event.previous_secret_hash, at)
             )
@@ -98,7 +99,7 @@ class SecretIndexWriter:
             self._issue_next(cursor, event.secret_hash, key_id, at)
         elif isinstance(event, ApiKey.Restored):
             # A grace running at deletion ends with the restore.
-            key_id, at = str(event.originator_id), to_micros(event.timestamp)
+            key_id, at = id_text(event.originator_id), to_micros(event.timestamp)
             cursor.execute(self._retire_others, (at, key_id, event.secret_hash, at))
 
     def _issue_next(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
+from uuid import UUID
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -39,6 +40,24 @@ class Cursor(Protocol):
 
 # A read or write transaction on the store, yielding a cursor.
 TransactionFactory = Callable[[], contextlib.AbstractContextManager[Cursor]]
+
+
+class _IdTexts(dict[UUID, str]):
+    """Key ids and their text, for as many as a rebuild's batch holds:
+    ``str(UUID)`` runs Python code, and a batch spells each id several times
+    (audit rows, key row, secret index)."""
+
+    limit = 20_000
+
+    def __missing__(self, key_id: UUID) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        text = self[key_id] = str(key_id)
+        return text
+
+
+# ``str(key_id)``, remembered.
+id_text: Callable[[UUID], str] = _IdTexts().__getitem__
 
 
 def to_micros(moment: datetime) -> int:

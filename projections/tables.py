@@ -30,6 +30,7 @@ from projections.sql import (
     Dialect,
     from_micros,
     from_seconds,
+    id_text,
     to_micros,
     to_seconds,
 )
@@ -146,7 +147,7 @@ def encode_key_row(row: KeyRow) -> list[Any]:
     tests/unit/test_tables.py checks it against the column list.
     """
     return [
-        str(row.key_id),
+        id_text(row.key_id),
         row.dev_key,
         row.secret_hash,
         row.previous_secret_hash,
@@ -175,7 +176,7 @@ def encode_audit_entry(entry: AuditEntry) -> tuple[Any, ...]:
     """
     return (
         entry.notification_id,
-        str(entry.key_id),
+        id_text(entry.key_id),
         entry.version,
         entry.type,
         to_micros(entry.occurred_at),
