@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from uuid import UUID
 
 from domain import ApiKey
@@ -39,7 +40,7 @@ Decoder = Callable[[UUID | str, int, str, bytes], ApiKey.Event]
 _planning: tuple[Decoder, ReadModelWriter] | None = None
 # Batches handed to the second process and not yet taken back: enough that
 # it never waits for the next one.
-IN_FLIGHT = 2
+IN_FLIGHT = 3
 # Plans made here while the next one from the second process was not ready,
 # at most: bounds the memory if the second process falls far behind.
 PLANNED_AHEAD = 4
@@ -69,6 +70,16 @@ def _leave_with_parent(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="planner-watch", daemon=True).start()
+
+
+@dataclass
+class _Pending:
+    """A batch on its way: planned here (``plan``), or else by the second
+    process (``future``)."""
+
+    rows: list[StoredRow]
+    future: Future[BatchPlan]
+    plan: BatchPlan | None = None
 
 
 def plan_rows(
@@ -112,34 +123,46 @@ def planned_batches(
             initializer=_leave_with_parent,
             initargs=(os.getpid(),),
         ) as planner:
-            # In the log's order: each batch's last id, and its plan or the
-            # second process's future of it.
-            pending: deque[tuple[int, BatchPlan | Future[BatchPlan]]] = deque()
+            # In the log's order.
+            pending: deque[_Pending] = deque()
             in_flight = planned_here = 0
             while True:
                 while in_flight < IN_FLIGHT:
                     if (sent := next(unread, None)) is None:
                         break
-                    pending.append((sent[-1][0], planner.submit(_plan, sent)))
+                    pending.append(_Pending(sent, planner.submit(_plan, sent)))
                     in_flight += 1
                 if not pending:
                     return
-                last, plan = pending[0]
+                head = pending[0]
                 if (
-                    isinstance(plan, Future)
-                    and not plan.done()
+                    head.plan is None
+                    and not head.future.done()
                     and planned_here < PLANNED_AHEAD
-                    and (kept := next(unread, None)) is not None
                 ):
-                    pending.append((kept[-1][0], plan_rows(decode, writer, kept)))
-                    planned_here += 1
-                    continue
+                    # Plan a later batch here: one not read yet, or else the
+                    # last one handed over, if the second process has not
+                    # started it.
+                    if (kept := next(unread, None)) is not None:
+                        later = _Pending(kept, Future())
+                        pending.append(later)
+                    else:
+                        later = pending[-1]
+                        if later is head or not later.future.cancel():
+                            later = None
+                        else:
+                            in_flight -= 1
+                    if later is not None:
+                        later.plan = plan_rows(decode, writer, later.rows)
+                        planned_here += 1
+                        continue
                 pending.popleft()
-                if isinstance(plan, Future):
+                if head.plan is None:
                     in_flight -= 1
-                    plan = plan.result()
+                    plan = head.future.result()
                 else:
                     planned_here -= 1
-                yield last, plan
+                    plan = head.plan
+                yield head.rows[-1][0], plan
     finally:
         _planning = None
