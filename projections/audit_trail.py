@@ -17,7 +17,7 @@ from domain.times import format_optional_time
 Changes = dict[str, dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AuditEntry:
     """One row of the audit table (columns: ``projections.tables``)."""
 
@@ -30,6 +30,33 @@ class AuditEntry:
     source_ip: str | None
     request_id: str | None
     changes: Changes
+
+    # Written out: a frozen dataclass's own __init__ sets each field through
+    # object.__setattr__, twice the cost, and a rebuild makes an entry per
+    # event. tests/unit/test_tables.py holds it to the fields.
+    def __init__(
+        self,
+        notification_id: int,
+        key_id: UUID,
+        version: int,
+        type: str,
+        occurred_at: datetime,
+        actor: str,
+        source_ip: str | None,
+        request_id: str | None,
+        changes: Changes,
+    ) -> None:
+        self.__dict__.update(
+            notification_id=notification_id,
+            key_id=key_id,
+            version=version,
+            type=type,
+            occurred_at=occurred_at,
+            actor=actor,
+            source_ip=source_ip,
+            request_id=request_id,
+            changes=changes,
+        )
 
 
 def audit_entry(notification_id: int, event: ApiKey.Event) -> AuditEntry:

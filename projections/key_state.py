@@ -14,7 +14,7 @@ from uuid import UUID
 from domain import ApiKey
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class KeyRow:
     """One row of the keys table (columns: ``projections.tables``): a key's
     current state. Presenters choose what of it goes on the wire."""
@@ -33,18 +33,60 @@ class KeyRow:
     updated_at: datetime
     version: int
 
+    # Written out, as ``AuditEntry.__init__`` is (a rebuild makes a row per
+    # key); tests/unit/test_tables.py holds it to the fields.
+    def __init__(
+        self,
+        key_id: UUID,
+        dev_key: str,
+        secret_hash: str,
+        previous_secret_hash: str | None,
+        previous_secret_expires_at: datetime | None,
+        description: str,
+        expires_at: datetime | None,
+        ip_whitelist: tuple[str, ...],
+        permissions: tuple[str, ...],
+        enabled: bool,
+        created_at: datetime,
+        updated_at: datetime,
+        version: int,
+    ) -> None:
+        self.__dict__.update(
+            key_id=key_id,
+            dev_key=dev_key,
+            secret_hash=secret_hash,
+            previous_secret_hash=previous_secret_hash,
+            previous_secret_expires_at=previous_secret_expires_at,
+            description=description,
+            expires_at=expires_at,
+            ip_whitelist=ip_whitelist,
+            permissions=permissions,
+            enabled=enabled,
+            created_at=created_at,
+            updated_at=updated_at,
+            version=version,
+        )
+
 
 @dataclass(frozen=True)
 class InsertKey:
     row: KeyRow
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class UpdateKey:
     key_id: UUID
     version: int
     updated_at: datetime
     fields: dict[str, Any]
+
+    # Written out, as ``AuditEntry.__init__`` is (one per event).
+    def __init__(
+        self, key_id: UUID, version: int, updated_at: datetime, fields: dict[str, Any]
+    ) -> None:
+        self.__dict__.update(
+            key_id=key_id, version=version, updated_at=updated_at, fields=fields
+        )
 
 
 @dataclass(frozen=True)

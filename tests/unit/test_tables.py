@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from dataclasses import fields, replace
+from dataclasses import FrozenInstanceError, fields, replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 
 from projections.audit_trail import AuditEntry
-from projections.key_state import KeyRow
+from projections.key_state import KeyRow, UpdateKey
 from projections.tables import (
     AUDIT_COLUMNS,
     KEY_COLUMNS,
@@ -58,6 +59,27 @@ def _row() -> KeyRow:
 def test_each_row_type_has_exactly_its_columns() -> None:
     assert [f.name for f in fields(KeyRow)] == [c.name for c in KEY_COLUMNS]
     assert [f.name for f in fields(AuditEntry)] == [c.name for c in AUDIT_COLUMNS]
+
+
+@pytest.mark.parametrize("row_type", [AuditEntry, KeyRow, UpdateKey])
+def test_the_written_out_constructors_take_exactly_the_fields(
+    row_type: type,
+) -> None:
+    parameters = list(inspect.signature(row_type).parameters.values())
+    assert [p.name for p in parameters] == [f.name for f in fields(row_type)]
+    assert all(p.default is inspect.Parameter.empty for p in parameters)
+    assert [p.annotation for p in parameters] == [f.type for f in fields(row_type)]
+
+
+def test_written_out_constructors_keep_the_rows_frozen_and_comparable() -> None:
+    entry = _entry()
+    assert entry == replace(entry)
+    assert entry != replace(entry, version=4)
+    row = _row()
+    assert hash(row) == hash(replace(row))
+    assert replace(row, version=6).version == 6
+    with pytest.raises(FrozenInstanceError):
+        entry.version = 4  # type: ignore[misc]
 
 
 def test_the_spelled_out_audit_encoder_follows_the_column_list() -> None:
