@@ -221,6 +221,8 @@ def event_decoder(mapper: Mapper[UUID]) -> EventDecoder:
                 ):
                     event_state[name] = names[item["_type_"]].decode(item["_data_"])
                     typed -= 1
+                    if not typed:  # the rest holds none (the time comes first)
+                        break
             if typed:
                 event_state = revive(event_state)
                 if type(event_state) is not dict:
