@@ -21,6 +21,7 @@ from projections.credentials import (
 )
 from projections.secret_index import SecretIndexQueries
 from service.audit_signing import load_signing_keys
+from service.auth_tally import AuthTally
 from service.authorization import Authorizer
 from service.checkpoint_sweep import CheckpointSweep
 from service.config import (
@@ -55,9 +56,12 @@ class Services:
     secret_lookup: SecretLookup
 
     sweep: CheckpointSweep | None = None  # only in a serving process
+    auth_tally: AuthTally | None = None  # only in a serving process, metrics on
 
     def close(self) -> None:
         self.usage_flusher.stop()
+        if self.auth_tally is not None:
+            self.auth_tally.stop()
         if self.sweep is not None:
             self.sweep.stop()
         self.ledger.close()
