@@ -13,8 +13,16 @@ be created the index is left out (logged once) and a search scans.
 
 Either index only narrows the candidates: the query keeps the exact
 predicate (case-insensitive substring, LIKE's special characters literal),
-so the results are the same with or without it. Patterns shorter than
-three characters have no trigram and are answered by a walk.
+so the results are the same with or without it.
+
+Patterns of one or two characters have no trigram of their own. In SQLite
+each description is indexed with two padding characters after it
+(``search_text``), so every character of a description starts a trigram:
+a key contains the pattern exactly when one of its trigrams starts with it.
+The trigrams of the whole store that start with the pattern are read from
+the index's vocabulary (``<search table>_vocab``, a range of its sorted
+terms), and the keys holding any of them are the candidates. PostgreSQL's
+``pg_trgm`` has no such lookup: there a short pattern is answered by a walk.
 """
 
 from __future__ import annotations
@@ -31,6 +39,17 @@ logger = logging.getLogger("keyledger.search")
 
 TRIGRAM = 3  # the shortest pattern a trigram index can look up
 BACKFILL_BATCH = 10_000
+# After every description in the SQLite index: U+0001 is a control
+# character, which no description may hold (domain.values).
+PAD = "\x01\x01"
+# A short pattern starting more distinct trigrams than this is common: the
+# walk finds its matches sooner than a lookup of them all.
+SHORT_PATTERN_TERMS = 64
+
+
+def search_text(description: str) -> str:
+    """What the SQLite index holds for a description (see PAD)."""
+    return description + PAD
 
 
 def search_table(keys_table: str) -> str:
@@ -50,14 +69,47 @@ def search_rowid(key_id: UUID) -> int:
     return (key_id.int ^ (key_id.int >> 64)) & (2**63 - 1)
 
 
+def vocabulary_table(keys_table: str) -> str:
+    """The search table's terms (fts5vocab: stores nothing of its own)."""
+    return f"{search_table(keys_table)}_vocab"
+
+
 def search_table_ddl(dialect: Dialect, keys_table: str) -> list[str]:
     if dialect.name != "sqlite":
         return []
+    table = search_table(keys_table)
     return [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS "
-        f"{dialect.table(search_table(keys_table))} USING fts5("
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {dialect.table(table)} USING fts5("
         "description, key_id UNINDEXED, tokenize='trigram', columnsize=0)"
     ]
+
+
+def vocabulary_ddl(dialect: Dialect, keys_table: str) -> list[str]:
+    """The vocabulary of the live search table (a rebuild's ``_next`` table
+    needs none: it takes the live one's name, which the vocabulary names)."""
+    if dialect.name != "sqlite":
+        return []
+    return [
+        # fts5vocab names its table in the same schema, unqualified.
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS "
+        f"{dialect.table(vocabulary_table(keys_table))} "
+        f"USING fts5vocab({search_table(keys_table)}, 'row')"
+    ]
+
+
+def short_pattern_match(cursor: Cursor, vocabulary: str, text: str) -> str | None:
+    """An FTS5 query for the keys whose description contains ``text`` (one
+    or two characters, lower case): any of the store's trigrams starting
+    with it. None when they are more than SHORT_PATTERN_TERMS (common)."""
+    cursor.execute(
+        f"SELECT term FROM {vocabulary} WHERE term >= ? AND term < ? LIMIT ?",
+        (text, text + "\U0010ffff", SHORT_PATTERN_TERMS + 1),
+    )
+    terms = [row["term"] for row in cursor.fetchall()]
+    if len(terms) > SHORT_PATTERN_TERMS:
+        return None
+    # No trigram: no key holds it. A phrase this short matches no row.
+    return " OR ".join(fts_phrase(term) for term in terms) or fts_phrase(text)
 
 
 def fts_phrase(text: str) -> str:
@@ -86,14 +138,21 @@ class KeySearchWriter:
             key_id = change.row.key_id
             cursor.execute(
                 self._insert,
-                (search_rowid(key_id), change.row.description, str(key_id)),
+                (
+                    search_rowid(key_id),
+                    search_text(change.row.description),
+                    str(key_id),
+                ),
             )
         elif isinstance(change, RemoveKey):
             cursor.execute(self._delete, (search_rowid(change.key_id),))
         elif "description" in change.fields:
             cursor.execute(
                 self._update,
-                (change.fields["description"], search_rowid(change.key_id)),
+                (
+                    search_text(change.fields["description"]),
+                    search_rowid(change.key_id),
+                ),
             )
 
     def insert_many(self, cursor: Cursor, keys: Iterable[tuple[str, str]]) -> None:
@@ -101,7 +160,7 @@ class KeySearchWriter:
         if self.enabled:
             cursor.executemany(
                 self._insert,
-                [(search_rowid(UUID(k)), text, k) for k, text in keys],
+                [(search_rowid(UUID(k)), search_text(text), k) for k, text in keys],
             )
 
 
@@ -115,12 +174,19 @@ def prepare_search(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
 
 
 def _fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
-    for statement in search_table_ddl(dialect, keys_table):
+    for statement in search_table_ddl(dialect, keys_table) + vocabulary_ddl(
+        dialect, keys_table
+    ):
         cursor.execute(statement)
     table = dialect.table(search_table(keys_table))
-    cursor.execute(f"SELECT 1 AS found FROM {table} LIMIT 1")
-    if cursor.fetchone() is not None:
-        return
+    cursor.execute(f"SELECT description FROM {table} LIMIT 1")
+    found = cursor.fetchone()
+    if found is not None:
+        if found["description"].endswith(PAD):
+            return
+        # Filled before descriptions were padded: every row is refilled.
+        logger.info("refilling the description search index (padded rows)")
+        cursor.execute(f"DELETE FROM {table}")
     writer = KeySearchWriter(dialect, keys_table)
     keys = dialect.table(keys_table)
     last = ""
