@@ -32,6 +32,7 @@ from service.config import (
     load_master_key,
     parse_store,
 )
+from service.console_signouts import ConsoleSignOuts, signouts_ddl
 from service.ledger import KeyLedger
 from service.logs import log_format
 from service.operators import OperatorRegistry, operators_ddl
@@ -54,6 +55,7 @@ class Services:
     # Started by create_app, in the process that serves (never in a parent).
     usage_flusher: UsageFlusher
     secret_lookup: SecretLookup
+    console_signouts: ConsoleSignOuts
 
     sweep: CheckpointSweep | None = None  # only in a serving process
     auth_tally: AuthTally | None = None  # only in a serving process, metrics on
@@ -96,6 +98,9 @@ def build_services(settings: Settings) -> Services:
         usage_flusher=UsageFlusher(
             counter, usage.add, float(settings.usage_flush_seconds)
         ),
+        console_signouts=ConsoleSignOuts(
+            recorder.dialect, recorder.read_transaction, recorder.write_transaction
+        ),
         secret_lookup=SecretLookup(
             ledger.sealer,
             SecretIndexQueries(recorder.dialect),
@@ -115,7 +120,11 @@ def prepare_store(services: Services) -> str | None:
     recorder = services.ledger.ledger_recorder
     recorder.create_table()
     recorder.create_extra_tables(
-        [operators_ddl(recorder.dialect), *usage_ddl(recorder.dialect)]
+        [
+            operators_ddl(recorder.dialect),
+            *usage_ddl(recorder.dialect),
+            signouts_ddl(recorder.dialect),
+        ]
     )
     recorder.upgrade()
     recorder.catch_up()
