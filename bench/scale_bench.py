@@ -122,6 +122,9 @@ def calls_for(database_url: str) -> dict[str, str]:
         "search: q common, deep cursor": f"/v1/keys?q={COMMON_WORD}&after={deep}",
         "search: q rare + status=enabled": f"/v1/keys?q={RARE_WORD}&status=enabled",
         "search: q 2 chars, common (pr)": "/v1/keys?q=pr",
+        "search: q 2 chars, rare (qu)": "/v1/keys?q=qu",
+        "search: q 1 char, rare (k)": "/v1/keys?q=k",
+        "search: q 1 char, common (s)": "/v1/keys?q=s",
         "list: expires_before": f"/v1/keys?expires_before={soon}",
         "details": f"/v1/keys/{rare_key}",
         "history": f"/v1/keys/{rare_key}/history",
@@ -140,11 +143,6 @@ def calls_for(database_url: str) -> dict[str, str]:
             f"/v1/audit?since={_time(middle)}&until={_time(middle_later)}"
         ),
     }
-
-
-# Known not to be flat (docs/listing-at-scale.md): measured with few calls.
-SLOW_CALLS = {"search: q 2 chars, rare (qu): walks every key": "/v1/keys?q=qu"}
-SLOW_RUNS = 5
 
 
 def worker_memory(server: GunicornServer) -> list[dict[str, int]]:
@@ -231,8 +229,6 @@ def main() -> None:
             servers[size] = server.start(timeout=600)
             startup[size] = round(time.perf_counter() - started, 2)
         samples = measure(servers, paths, args.runs)
-        slow = {size: SLOW_CALLS for size in servers}
-        samples.update(measure(servers, slow, SLOW_RUNS))
         memory = {size: worker_memory(server) for size, server in servers.items()}
     finally:
         for server in servers.values():

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from domain.values import IpNetwork, networks_of
 from projections.sql import KEYS_TABLE, Dialect
@@ -90,15 +90,15 @@ class CredentialsLookup:
     """
 
     def __init__(self, dialect: Dialect, connect: Callable[[], Any]) -> None:
-        self._statement = dialect.sql(
+        self._postgres = dialect.name == "postgres"
+        select = (
             f"SELECT {_COLUMNS} FROM (SELECT 1 AS one) AS one "
-            f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = ?"
+            f"LEFT JOIN {dialect.table(KEYS_TABLE)} AS k ON k.dev_key = "
         )
+        # PostgreSQL's is prepared on the connection by _PostgresRow ($1).
+        self._statement = select + ("$1" if self._postgres else "?")
         self._connect = connect
         self._validated = dialect.name == "sqlite"
-        # PostgreSQL answers in binary: integers and text, read without
-        # parsing their spelling (the same Python values as text mode).
-        self._binary = dialect.name == "postgres"
         self._local = threading.local()
         self._parsed: dict[tuple[str, int], Credentials] = {}
 
@@ -126,7 +126,7 @@ class CredentialsLookup:
         cache_key = (dev_key, secret_hash)
         # Checked before the row is read: a commit landing in between then
         # makes the next check fail, never keeps an older row.
-        version = self._fetch(_DATA_VERSION)
+        version = self._fetch(state, _DATA_VERSION)
         if version != state.version:
             state.remembered.clear()
             state.version = version
@@ -134,7 +134,7 @@ class CredentialsLookup:
             found = state.remembered.get(cache_key)
             if found is not None:
                 return found
-        credentials = self._lookup(dev_key)
+        credentials = self._lookup(dev_key, state)
         # Compared for the decoy too (it never matches): the same work for
         # an unknown DevKey as for a known one with a wrong secret.
         if _hash_is_of(credentials, secret_hash):
@@ -143,9 +143,11 @@ class CredentialsLookup:
             state.remembered[cache_key] = credentials
         return _known(credentials)
 
-    def _lookup(self, dev_key: str) -> Credentials:
+    def _lookup(self, dev_key: str, state: _ThreadState | None = None) -> Credentials:
         """The key's credentials, or the decoy's for an unknown DevKey."""
-        row = self._fetch(self._statement, dev_key) or _DECOY_ROW
+        row = (
+            self._fetch(state or self._state(), self._statement, dev_key) or _DECOY_ROW
+        )
         (
             key_id,
             secret_hash,
@@ -184,8 +186,9 @@ class CredentialsLookup:
             self._local.state = state
         return state
 
-    def _fetch(self, statement: str, *params: str) -> tuple[Any, ...] | None:
-        state = self._state()
+    def _fetch(
+        self, state: _ThreadState, statement: str, *params: str
+    ) -> tuple[Any, ...] | None:
         reused = state.cursor is not None
         try:
             return self._query(state, statement, params)
@@ -207,14 +210,16 @@ class CredentialsLookup:
         cursor = state.cursor
         if cursor is None:
             state.connection = self._connect()
-            # One cursor per connection, kept: psycopg's cost of making one
-            # is a good part of a call's.
+            # One cursor per connection, kept: making one is a good part of
+            # a call's cost.
             cursor = (
-                state.connection.cursor(binary=True)
-                if self._binary
+                _PostgresRow(state.connection, statement)
+                if self._postgres
                 else state.connection.cursor()
             )
             state.cursor = cursor
+        if self._postgres:
+            return cast(_PostgresRow, cursor).row(params[0])
         cursor.execute(statement, params)
         row = cursor.fetchone()
         return None if row is None else tuple(row)
@@ -228,6 +233,61 @@ class CredentialsLookup:
         if connection is not None:
             with contextlib.suppress(Exception):  # already broken; nothing to save
                 connection.close()
+
+
+class _PostgresRow:
+    """The credentials query, prepared once per connection and run through
+    libpq itself (``psycopg.pq``, psycopg's documented low-level interface
+    under every connection): one call per lookup, which releases the GIL
+    while it waits, instead of psycopg's cursor machinery around the same
+    libpq calls. Values come back as text and are decoded here."""
+
+    NAME = b"keyledger_credentials"
+
+    def __init__(self, connection: Any, statement: str) -> None:
+        from psycopg import OperationalError, pq
+
+        self._pgconn = connection.pgconn
+        self._error = OperationalError
+        self._tuples_ok = pq.ExecStatus.TUPLES_OK
+        prepared = self._pgconn.prepare(self.NAME, statement.encode(), None)
+        if prepared.status != pq.ExecStatus.COMMAND_OK:
+            raise self._fail(prepared)
+
+    def row(self, dev_key: str) -> tuple[Any, ...] | None:
+        result = self._pgconn.exec_prepared(self.NAME, [dev_key.encode()])
+        if result.status != self._tuples_ok:
+            raise self._fail(result)
+        if result.ntuples == 0:
+            return None
+        value = result.get_value
+        return tuple(
+            None if (raw := value(0, column)) is None else decode(raw)
+            for column, decode in enumerate(_TEXT_DECODERS)
+        )
+
+    def _fail(self, result: Any) -> Exception:
+        message = (result.error_message or b"").decode("utf-8", "replace")
+        return self._error(message.strip() or f"status {result.status}")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode()
+
+
+# In _DECOYS order: key id, secret hash, enabled, expires at, whitelist,
+# permissions, version, previous secret's hash, its end.
+_TEXT_DECODERS: tuple[Callable[[bytes], Any], ...] = (
+    _text,
+    _text,
+    int,
+    int,
+    _text,
+    _text,
+    int,
+    _text,
+    int,
+)
 
 
 # The number SQLite changes when another connection commits to the file.

@@ -31,7 +31,13 @@ from typing import Any
 from uuid import UUID
 
 from domain import KeyStatus
-from projections.key_search import TRIGRAM, fts_phrase, search_table
+from projections.key_search import (
+    TRIGRAM,
+    fts_phrase,
+    search_table,
+    short_pattern_match,
+    vocabulary_table,
+)
 from projections.key_state import KeyRow
 from projections.sql import (
     KEYS_TABLE,
@@ -93,6 +99,7 @@ class KeyListing:
         self._transaction = transaction
         self._keys = dialect.table(KEYS_TABLE)
         self._search = dialect.table(search_table(KEYS_TABLE))
+        self._vocabulary = dialect.table(vocabulary_table(KEYS_TABLE))
 
     def list_keys(
         self,
@@ -170,7 +177,7 @@ class KeyListing:
 
         Counted first, up to one past the cap, from the index alone: when
         they are many, no row was read for nothing."""
-        for source, params in self._rare_sources(selection, now):
+        for source, params in self._rare_sources(cursor, selection, now):
             cursor.execute(
                 self.dialect.sql(
                     "SELECT COUNT(*) AS n FROM "
@@ -184,12 +191,18 @@ class KeyListing:
         return None
 
     def _rare_sources(
-        self, selection: KeyFilter, now: datetime
+        self, cursor: Cursor, selection: KeyFilter, now: datetime
     ) -> list[tuple[str, list[Any]]]:
         """Each filter with an index of its own, as ``FROM … WHERE …``."""
         sources: list[tuple[str, list[Any]]] = []
         text = (selection.text or "").lower()
-        if len(text) >= TRIGRAM:
+        if text and len(text) < TRIGRAM and self.dialect.name == "sqlite":
+            match = short_pattern_match(cursor, self._vocabulary, text)
+            if match is not None:
+                sources.append(
+                    (f"FROM {self._search} WHERE {self._search} MATCH ?", [match])
+                )
+        elif len(text) >= TRIGRAM:
             if self.dialect.name == "sqlite":
                 sources.append(
                     (

@@ -13,8 +13,16 @@ be created the index is left out (logged once) and a search scans.
 
 Either index only narrows the candidates: the query keeps the exact
 predicate (case-insensitive substring, LIKE's special characters literal),
-so the results are the same with or without it. Patterns shorter than
-three characters have no trigram and are answered by a walk.
+so the results are the same with or without it.
+
+Patterns of one or two characters have no trigram of their own. In SQLite
+each description is indexed with two padding characters after it
+(``search_text``), so every character of a description starts a trigram:
+a key contains the pattern exactly when one of its trigrams starts with it.
+The trigrams of the whole store that start with the pattern are read from
+the index's vocabulary (``<search table>_vocab``, a range of its sorted
+terms), and the keys holding any of them are the candidates. PostgreSQL's
+``pg_trgm`` has no such lookup: there a short pattern is answered by a walk.
 """
 
 from __future__ import annotations
@@ -32,6 +40,17 @@ TRIGRAM = 3  # the shortest pattern a trigram index can look up
 # ``search_rowid`` in SQL, on every SQLite connection of the store
 # (``projections.library_internals.prepare_sqlite_pool``).
 ROWID_FUNCTION = "keyledger_search_rowid"
+# After every description in the SQLite index: U+0001 is a control
+# character, which no description may hold (domain.values).
+PAD = "\x01\x01"
+# A short pattern starting more distinct trigrams than this is common: the
+# walk finds its matches sooner than a lookup of them all.
+SHORT_PATTERN_TERMS = 64
+
+
+def search_text(description: str) -> str:
+    """What the SQLite index holds for a description (see PAD)."""
+    return description + PAD
 
 
 def search_table(keys_table: str) -> str:
@@ -65,14 +84,47 @@ def sqlite_functions() -> dict[str, Callable[[str], int]]:
     return {ROWID_FUNCTION: _search_rowid_of_text}
 
 
+def vocabulary_table(keys_table: str) -> str:
+    """The search table's terms (fts5vocab: stores nothing of its own)."""
+    return f"{search_table(keys_table)}_vocab"
+
+
 def search_table_ddl(dialect: Dialect, keys_table: str) -> list[str]:
     if dialect.name != "sqlite":
         return []
+    table = search_table(keys_table)
     return [
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS "
-        f"{dialect.table(search_table(keys_table))} USING fts5("
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {dialect.table(table)} USING fts5("
         "description, key_id UNINDEXED, tokenize='trigram', columnsize=0)"
     ]
+
+
+def vocabulary_ddl(dialect: Dialect, keys_table: str) -> list[str]:
+    """The vocabulary of the live search table (a rebuild's ``_next`` table
+    needs none: it takes the live one's name, which the vocabulary names)."""
+    if dialect.name != "sqlite":
+        return []
+    return [
+        # fts5vocab names its table in the same schema, unqualified.
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS "
+        f"{dialect.table(vocabulary_table(keys_table))} "
+        f"USING fts5vocab({search_table(keys_table)}, 'row')"
+    ]
+
+
+def short_pattern_match(cursor: Cursor, vocabulary: str, text: str) -> str | None:
+    """An FTS5 query for the keys whose description contains ``text`` (one
+    or two characters, lower case): any of the store's trigrams starting
+    with it. None when they are more than SHORT_PATTERN_TERMS (common)."""
+    cursor.execute(
+        f"SELECT term FROM {vocabulary} WHERE term >= ? AND term < ? LIMIT ?",
+        (text, text + "\U0010ffff", SHORT_PATTERN_TERMS + 1),
+    )
+    terms = [row["term"] for row in cursor.fetchall()]
+    if len(terms) > SHORT_PATTERN_TERMS:
+        return None
+    # No trigram: no key holds it. A phrase this short matches no row.
+    return " OR ".join(fts_phrase(term) for term in terms) or fts_phrase(text)
 
 
 def fts_phrase(text: str) -> str:
@@ -103,14 +155,21 @@ class KeySearchWriter:
             key_id = change.row.key_id
             cursor.execute(
                 self._insert,
-                (search_rowid(key_id), change.row.description, str(key_id)),
+                (
+                    search_rowid(key_id),
+                    search_text(change.row.description),
+                    str(key_id),
+                ),
             )
         elif isinstance(change, RemoveKey):
             cursor.execute(self._delete, (search_rowid(change.key_id),))
         elif "description" in change.fields:
             cursor.execute(
                 self._update,
-                (change.fields["description"], search_rowid(change.key_id)),
+                (
+                    search_text(change.fields["description"]),
+                    search_rowid(change.key_id),
+                ),
             )
 
 
@@ -118,14 +177,26 @@ def prepare_search(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
     """Creates the search index of a store made before it, filled from the
     keys it holds; does nothing when it is there. Idempotent."""
     if dialect.name == "sqlite":
-        for statement in search_table_ddl(dialect, keys_table):
-            cursor.execute(statement)
-        table = dialect.table(search_table(keys_table))
-        cursor.execute(f"SELECT 1 AS found FROM {table} LIMIT 1")
-        if cursor.fetchone() is None:
-            fill_search_table(cursor, dialect, keys_table)
+        _fill_search_table(cursor, dialect, keys_table)
     else:
         create_trigram_index(cursor, dialect, keys_table)
+
+
+def _fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
+    for statement in search_table_ddl(dialect, keys_table) + vocabulary_ddl(
+        dialect, keys_table
+    ):
+        cursor.execute(statement)
+    table = dialect.table(search_table(keys_table))
+    cursor.execute(f"SELECT description FROM {table} LIMIT 1")
+    found = cursor.fetchone()
+    if found is not None:
+        if found["description"].endswith(PAD):
+            return
+        # Filled before descriptions were padded: every row is refilled.
+        logger.info("refilling the description search index (padded rows)")
+        cursor.execute(f"DELETE FROM {table}")
+    fill_search_table(cursor, dialect, keys_table)
 
 
 def fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None:
@@ -136,14 +207,16 @@ def fill_search_table(cursor: Cursor, dialect: Dialect, keys_table: str) -> None
     row id order and writes out what it holds in memory whenever a row id
     is lower than the one before: fed in the keys' order (row ids are hashes,
     so at random) it writes a tiny segment per row or two and spends its time
-    merging them, about ten times as long."""
+    merging them, several times as long."""
     if dialect.name != "sqlite":
         return
+    # The padding as a parameter: search_text's, spelled once.
     cursor.execute(
         f"INSERT INTO {dialect.table(search_table(keys_table))} "
         "(rowid, description, key_id) "
-        f"SELECT {ROWID_FUNCTION}(key_id) AS search_rowid, description, key_id "
-        f"FROM {dialect.table(keys_table)} ORDER BY search_rowid"
+        f"SELECT {ROWID_FUNCTION}(key_id) AS search_rowid, description || ?, "
+        f"key_id FROM {dialect.table(keys_table)} ORDER BY search_rowid",
+        (PAD,),
     )
 
 

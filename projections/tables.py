@@ -20,7 +20,7 @@ import orjson
 
 from projections.audit_marks import audit_marks_ddl
 from projections.audit_trail import AuditEntry
-from projections.key_search import search_table_ddl
+from projections.key_search import search_table_ddl, vocabulary_ddl
 from projections.key_state import KeyRow
 from projections.sql import (
     AUDIT_TABLE,
@@ -268,6 +268,7 @@ def read_model_ddl(dialect: Dialect) -> list[str]:
         keys_table_ddl(dialect, KEYS_TABLE),
         *keys_index_ddl(dialect, KEYS_TABLE),
         *search_table_ddl(dialect, KEYS_TABLE),
+        *vocabulary_ddl(dialect, KEYS_TABLE),
         audit_table_ddl(dialect, AUDIT_TABLE),
         *audit_index_ddl(dialect, AUDIT_TABLE),
         position_table_ddl(dialect),

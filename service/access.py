@@ -72,10 +72,10 @@ class AccessLog:
 
         body = self.app(environ, start)
         if isinstance(body, list):
-            # Answered already (the auth path): no wrapper, log now.
-            _log(environ, status, started)
+            # Answered already (the lean endpoints): no wrapper, log now.
+            log_access(environ, _code(status), started)
             return body
-        return _LoggedOnClose(body, lambda: _log(environ, status, started))
+        return _LoggedOnClose(body, lambda: log_access(environ, _code(status), started))
 
 
 class _LoggedOnClose:
@@ -104,10 +104,14 @@ class _LoggedOnClose:
             self._finish()
 
 
-def _log(environ: dict[str, Any], status: list[str], started: float) -> None:
+def _code(status: list[str]) -> int:
+    return int(status[0].split(" ", 1)[0]) if status else 0
+
+
+def log_access(environ: dict[str, Any], code: int, started: float) -> None:
+    """The request's one access line (``started``: its ``perf_counter()``)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
-    code = int(status[0].split(" ", 1)[0]) if status else 0
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     fields: dict[str, Any] = {
         "request_id": environ.get(REQUEST_ID),

@@ -27,6 +27,7 @@ from service.api import (
     openapi_links,
 )
 from service.auth_endpoint import AuthEndpoint
+from service.auth_tally import fold_all, new_tally
 from service.changes_endpoint import ChangeFeedEndpoint
 from service.checkpoint_sweep import CheckpointSweep
 from service.config import load_settings
@@ -81,10 +82,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # Counting starts in the serving process only (gunicorn: after fork).
     services.usage_flusher.start()
-    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer, measured=measured)
-    # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
-    app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
-    app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
     recorder = services.ledger.ledger_recorder
     app.wsgi_app = ChangeFeedEndpoint(  # type: ignore[method-assign]
         app.wsgi_app,
@@ -97,9 +94,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = ForwardAuthEndpoint(  # type: ignore[method-assign]
         app.wsgi_app, services.authorizer, measured=measured
     )
-    # Outermost but for ProxyFix: every answer, the lean endpoints' too,
-    # gets an X-Request-Id and exactly one access line.
+    # Every answer gets an X-Request-Id and exactly one access line: from
+    # AccessLog, or for /v1/auth from its endpoint, which sits outside it
+    # so that the hot path passes through no other layer.
     app.wsgi_app = AccessLog(app.wsgi_app)  # type: ignore[method-assign]
+    tally = None
+    if measured:
+        tally = new_tally(metrics.AUTH_DECISIONS, metrics.AUTH_DURATION)
+        tally.start()
+        services.auth_tally = tally
+    auth_endpoint = AuthEndpoint(app.wsgi_app, services.authorizer, tally=tally)
+    # For metrics: FailedAuthMonitor.subscribe(listener) sees every refusal.
+    app.extensions["keyledger.auth_failures"] = auth_endpoint.failures
+    app.wsgi_app = auth_endpoint  # type: ignore[method-assign]
+    # Outermost: the forwarded client address is what the
+    # KEYLEDGER_TRUSTED_PROXY_HOPS rule says, for every layer inside.
     if settings.trusted_proxy_hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -141,6 +150,8 @@ def _install_metrics(app: Flask, services: Services) -> None:
 
     @app.get("/metrics")
     def prometheus() -> Response:
+        # This worker's own auth answers, all of them (others' fold each second).
+        fold_all()
         return Response(metrics.exposition(lag), content_type=metrics.CONTENT_TYPE)
 
 

@@ -21,6 +21,7 @@ from projections.credentials import (
 )
 from projections.secret_index import SecretIndexQueries
 from service.audit_signing import load_signing_keys
+from service.auth_tally import AuthTally
 from service.authorization import Authorizer
 from service.checkpoint_sweep import CheckpointSweep
 from service.config import (
@@ -31,6 +32,7 @@ from service.config import (
     load_master_key,
     parse_store,
 )
+from service.console_signouts import ConsoleSignOuts, signouts_ddl
 from service.ledger import KeyLedger
 from service.logs import log_format
 from service.operators import OperatorRegistry, operators_ddl
@@ -53,11 +55,15 @@ class Services:
     # Started by create_app, in the process that serves (never in a parent).
     usage_flusher: UsageFlusher
     secret_lookup: SecretLookup
+    console_signouts: ConsoleSignOuts
 
     sweep: CheckpointSweep | None = None  # only in a serving process
+    auth_tally: AuthTally | None = None  # only in a serving process, metrics on
 
     def close(self) -> None:
         self.usage_flusher.stop()
+        if self.auth_tally is not None:
+            self.auth_tally.stop()
         if self.sweep is not None:
             self.sweep.stop()
         self.ledger.close()
@@ -92,6 +98,9 @@ def build_services(settings: Settings) -> Services:
         usage_flusher=UsageFlusher(
             counter, usage.add, float(settings.usage_flush_seconds)
         ),
+        console_signouts=ConsoleSignOuts(
+            recorder.dialect, recorder.read_transaction, recorder.write_transaction
+        ),
         secret_lookup=SecretLookup(
             ledger.sealer,
             SecretIndexQueries(recorder.dialect),
@@ -111,7 +120,11 @@ def prepare_store(services: Services) -> str | None:
     recorder = services.ledger.ledger_recorder
     recorder.create_table()
     recorder.create_extra_tables(
-        [operators_ddl(recorder.dialect), *usage_ddl(recorder.dialect)]
+        [
+            operators_ddl(recorder.dialect),
+            *usage_ddl(recorder.dialect),
+            signouts_ddl(recorder.dialect),
+        ]
     )
     recorder.upgrade()
     recorder.catch_up()

@@ -1,13 +1,16 @@
 """Signing in with an operator token, and the checks every console request
 passes before its view runs.
 
-The session cookie holds the operator's name and two times, never the token.
-Each request looks the operator up again, so a revoked token ends its
-console sessions on their next request.
+The session cookie holds the operator's name, a random session id and two
+times, never the token. Each request looks the operator up again, so a
+revoked token ends its console sessions on their next request; and signing
+out records the session id (service/console_signouts.py), so a copy of the
+cookie stops working too.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -42,6 +45,7 @@ COOKIE_NAME = "keyledger_console"
 _OPERATOR = "operator"
 _SIGNED_IN_AT = "signed_in_at"
 _SEEN_AT = "seen_at"
+_SESSION_ID = "sid"
 # Why the sign-in page is shown again, as the login page's ``ended`` argument.
 ENDED_MESSAGES = {
     "expired": "Your session ended after a period of inactivity or its maximum "
@@ -101,6 +105,7 @@ def start_session(who: Operator) -> None:
     session.clear()
     now = console_settings().clock().timestamp()
     session[_OPERATOR] = who.name
+    session[_SESSION_ID] = secrets.token_urlsafe(18)
     session[_SIGNED_IN_AT] = now
     session[_SEEN_AT] = now
 
@@ -109,11 +114,29 @@ def end_session() -> None:
     session.clear()
 
 
+def sign_out() -> None:
+    """Ends the session here and, by its id, wherever a copy of it is."""
+    session_id = session.get(_SESSION_ID)
+    if isinstance(session_id, str):
+        settings = console_settings()
+        signed_in_at = float(session.get(_SIGNED_IN_AT, 0))
+        services().console_signouts.record(
+            session_id,
+            ends_at=signed_in_at + settings.absolute_timeout.total_seconds(),
+            now=settings.clock().timestamp(),
+        )
+    end_session()
+
+
 def _session_operator() -> tuple[Operator | None, str | None]:
     """The operator of a live session, or None and why it ended."""
     name = session.get(_OPERATOR)
     if not isinstance(name, str):
         return None, None
+    session_id = session.get(_SESSION_ID)
+    if not isinstance(session_id, str):
+        # Made before sessions had ids: it cannot be signed out, so it ends.
+        return None, "expired"
     settings = console_settings()
     now = settings.clock().timestamp()
     signed_in_at = float(session.get(_SIGNED_IN_AT, 0))
@@ -123,6 +146,8 @@ def _session_operator() -> tuple[Operator | None, str | None]:
         or now - signed_in_at > settings.absolute_timeout.total_seconds()
     ):
         return None, "expired"
+    if services().console_signouts.ended(session_id):
+        return None, "signed_out"
     who = services().operators.active(name)
     if who is None or who.role not in CONSOLE_ROLES:
         return None, "revoked"
@@ -205,5 +230,5 @@ def login() -> str | Response | tuple[str, int]:
 
 
 def logout() -> Response:
-    end_session()
+    sign_out()
     return redirect(url_for("console.login", ended="signed_out"), 303)

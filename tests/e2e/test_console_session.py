@@ -201,6 +201,87 @@ def test_sign_out_ends_the_session(signed_in: ConsoleClient) -> None:
     assert signed_in.get("/console/").status_code == 303
 
 
+def _copy_of(app: Flask, console: ConsoleClient) -> ConsoleClient:
+    """Another client holding the same session cookie (a copy of it)."""
+    cookie = console.client.get_cookie(COOKIE, path="/console")
+    assert cookie is not None
+    other = app.test_client()
+    other.set_cookie(COOKIE, cookie.value, path="/console")
+    return ConsoleClient(other)
+
+
+def test_a_copy_of_the_cookie_stops_working_when_its_session_signs_out(
+    app: Flask, signed_in: ConsoleClient, api: ApiClient
+) -> None:
+    key = api.create_key(description="kept")
+    copy = _copy_of(app, signed_in)
+    token = copy.csrf()  # the copy works until the sign-out
+    assert copy.get("/console/").status_code == 200
+
+    assert signed_in.post("/console/logout").status_code == 303
+
+    page = copy.get("/console/")
+    assert page.status_code == 303
+    assert "ended=signed_out" in page.headers["Location"]
+    refused = copy.client.post(
+        f"/console/keys/{key['id']}/disable", data={"csrf_token": token}
+    )
+    assert refused.status_code == 303
+    assert api.get(f"/v1/keys/{key['id']}").json["status"] == "enabled"
+
+
+def test_signing_out_ends_only_that_session(
+    app: Flask, signed_in: ConsoleClient
+) -> None:
+    other = ConsoleClient(app.test_client())
+    assert other.sign_in(ADMIN_TOKEN).status_code == 303
+    assert signed_in.post("/console/logout").status_code == 303
+    assert other.get("/console/").status_code == 200
+
+
+def test_a_session_made_without_an_id_ends(app: Flask, console: ConsoleClient) -> None:
+    """Cookies from before sessions had ids cannot be signed out: they end."""
+    response = console.sign_in(ADMIN_TOKEN)
+    payload = session_payload(app, set_cookie_header(response))
+    del payload["sid"]
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    old = app.test_client()
+    old.set_cookie(COOKIE, serializer.dumps(payload), path="/console")
+    page = old.get("/console/")
+    assert page.status_code == 303
+    assert "ended=expired" in page.headers["Location"]
+
+
+def test_sign_outs_are_forgotten_once_their_sessions_would_have_ended(
+    app: Flask, clock: MovableClock
+) -> None:
+    signouts = services_of(app).console_signouts
+    lifetime = console_settings_of(app).absolute_timeout.total_seconds()
+    first = ConsoleClient(app.test_client())
+    first.sign_in(ADMIN_TOKEN)
+    copy = _copy_of(app, first)
+    first.post("/console/logout")
+    first_session_id = session_payload(app, _cookie_of(copy))["sid"]
+    assert signouts.ended(first_session_id)
+
+    clock.advance(seconds=lifetime + 2)
+    second = ConsoleClient(app.test_client())
+    second.sign_in(ADMIN_TOKEN)
+    second.post("/console/logout")  # removes the rows that can no longer matter
+
+    assert not signouts.ended(first_session_id)
+    # The copy ended anyway: its lifetime is over.
+    page = copy.get("/console/")
+    assert page.status_code == 303
+    assert "ended=expired" in page.headers["Location"]
+
+
+def _cookie_of(console: ConsoleClient) -> str:
+    cookie = console.client.get_cookie(COOKIE, path="/console")
+    assert cookie is not None
+    return f"{COOKIE}={cookie.value}"
+
+
 def test_post_without_csrf_token_is_refused(
     signed_in: ConsoleClient, api: ApiClient
 ) -> None:

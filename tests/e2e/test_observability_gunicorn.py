@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.auth_tally import FOLD_INTERVAL
 from tests.conftest import ADMIN_TOKEN, SECRET_KEY
 from tests.support.gunicorn import GunicornServer
 from tests.support.http import basic, bearer
@@ -219,8 +221,23 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         caller = Caller(server.port)
         with _one_worker_held(caller):
             keys = _known_sequence(caller)
-        metrics_text = caller.call("GET", "/metrics").body.decode()
+        metrics_text = _scrape_once_folded(caller)
         yield Scenario(server, caller, log_path, keys, metrics_text)
+
+
+def _scrape_once_folded(caller: Caller) -> str:
+    """A scrape that includes every worker's auth answers: each worker moves
+    its auth counts into the shared metrics at least once a second
+    (service/auth_tally.py), so a scrape answered by another worker may lag
+    by that much. Polls for a bounded time, then returns what it saw."""
+    total = ALLOWED + WRONG_SECRET + DISABLED + INVALID_BODIES
+    deadline = time.monotonic() + 5 * FOLD_INTERVAL
+    while True:
+        text = caller.call("GET", "/metrics").body.decode()
+        seen = value(text, "keyledger_auth_duration_seconds_count")
+        if seen >= total or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -146,6 +146,34 @@ def test_rare_side_statements_use_their_own_indexes(services: Services) -> None:
         assert re.search(index, planned[0][1]), (selection, planned)
 
 
+@pytest.mark.parametrize("text", ["ze", "z", "qq"])
+def test_short_patterns_are_looked_up_in_the_search_vocabulary(
+    services: Services, text: str
+) -> None:
+    """SQLite: one or two characters read a range of the index's terms, then
+    the keys holding them; never the newest-first walk over every key."""
+    now = _fill(services)
+    recorder = services.ledger.ledger_recorder
+    if recorder.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL walks for patterns shorter than a trigram")
+    recording = Recording(recorder.read_transaction)
+    listing = KeyListing(recorder.dialect, recording)
+    found = listing.list_keys(KeyFilter(text=text), now=now, limit=3)
+    planned = plans(recorder.dialect, recorder.read_transaction, recording.statements)
+    vocabulary = [steps for statement, steps in planned if "_vocab" in statement]
+    assert len(vocabulary) == 1
+    # A range of terms (constraints passed to fts5vocab), not all of them.
+    assert re.search(r"VIRTUAL TABLE INDEX [1-9]", vocabulary[0]), vocabulary
+    walks = [
+        statement
+        for statement, _ in planned
+        if "ORDER BY created_at DESC" in statement and "listed" not in statement
+    ]
+    assert walks == []
+    assert all(text in row.description.lower() for row in found)
+    assert bool(found) == (text != "qq")
+
+
 def test_audit_feed_filters_seek(services: Services) -> None:
     now = _fill(services)
     recorder = services.ledger.ledger_recorder

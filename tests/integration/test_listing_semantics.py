@@ -16,7 +16,7 @@ from domain import AuditContext, recording_as
 from domain.values import key_status
 from projections.audit_marks import AuditMarks
 from projections.key_listing import KeyFilter, KeyListing
-from projections.key_search import search_table
+from projections.key_search import PAD, search_table, vocabulary_table
 from projections.key_state import KeyRow
 from projections.queries import AuditFilter
 from projections.sql import AUDIT_MARKS_TABLE, AUDIT_TABLE, KEYS_TABLE
@@ -38,9 +38,15 @@ DESCRIPTIONS = [
     "pla",
     "ab",
     "",
+    "q",
+    "Qu",
+    "café crème",
 ]
 TEXTS = [None, "zebra", "ZEB", "%", "_", "\\", "a_b", "a%b", "ab", "pla", "x", "none"]
 TEXTS += ['"hi"', 'y "h']
+# One and two characters: at the start, the end, inside, the whole
+# description, upper case, not ASCII, absent, common.
+TEXTS += ["q", "Q", "qu", "ow", "b", "é", "è ", "a", "zz", '"', " "]
 
 
 def _fill(services: Services) -> datetime:
@@ -154,6 +160,30 @@ def test_a_store_made_before_the_indexes_is_upgraded_in_place(
         assert cursor.fetchone()["n"] >= 1
     _check_listings(services, start, caps=[1000])
     _check_audit_ranges(services)
+
+
+def test_a_search_index_filled_before_padding_is_refilled(
+    services: Services,
+) -> None:
+    start = _fill(services)
+    recorder = services.ledger.ledger_recorder
+    d = recorder.dialect
+    if d.name != "sqlite":
+        pytest.skip("the padded search index is SQLite's")
+    search = d.table(search_table(KEYS_TABLE))
+    # The release before: descriptions indexed as they are, no vocabulary.
+    with recorder.write_transaction() as cursor:
+        cursor.execute(
+            f"UPDATE {search} SET description = rtrim(description, ?)", (PAD,)
+        )
+        cursor.execute(f"DROP TABLE {d.table(vocabulary_table(KEYS_TABLE))}")
+    prepare_store(services)
+    with recorder.read_transaction() as cursor:
+        cursor.execute(f"SELECT description FROM {search}")
+        stored = [row["description"] for row in cursor.fetchall()]
+    assert stored
+    assert all(text.endswith(PAD) for text in stored)
+    _check_listings(services, start, caps=[1000])
 
 
 def test_a_rebuild_gives_the_same_search_results(services: Services) -> None:
