@@ -36,6 +36,7 @@ TABLES = {
     "keyledger_secret_index",
     "keyledger_usage",
     "keyledger_last_use",
+    "keyledger_console_signouts",
     "keyledger_chain",
     "keyledger_checkpoints",
 }
