@@ -19,13 +19,18 @@ filter matching a small share of a huge store yet more than ``RARE_CAP``
 keys costs more (at most RARE_CAP / share entries per page); see
 docs/listing-at-scale.md.
 
+A search of one or two characters (SQLite) first walks the next
+``PROBE_KEYS`` keys for its page: a common pattern ends there. Only a rare
+one goes on to its trigrams (projections/key_search.py), whose lookup costs
+what the keys holding them number.
+
 Every way applies the exact same SQL filter, so they only differ in cost.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -50,6 +55,9 @@ from projections.sql import (
 from projections.tables import KEY_COLUMNS, column_list, decode_key_row
 
 RARE_CAP = 2000
+# A one- or two-character search first walks this many keys (newest first,
+# by the other filters) for its page.
+PROBE_KEYS = 2000
 
 _KEY_COLUMNS = column_list(KEY_COLUMNS)
 # domain.values.key_status in SQL (expires_at is whole seconds, valid
@@ -93,9 +101,11 @@ class KeyListing:
         dialect: Dialect,
         transaction: TransactionFactory,
         rare_cap: int = RARE_CAP,
+        probe_keys: int = PROBE_KEYS,
     ) -> None:
         self.dialect = dialect
         self.rare_cap = rare_cap
+        self.probe_keys = probe_keys
         self._transaction = transaction
         self._keys = dialect.table(KEYS_TABLE)
         self._search = dialect.table(search_table(KEYS_TABLE))
@@ -113,6 +123,10 @@ class KeyListing:
         where = self._where(selection, now, after)
         order = "ORDER BY created_at DESC, key_id DESC LIMIT ?"
         with self._transaction() as cursor:
+            if self._short_pattern(selection):
+                page = self._probe(cursor, selection, now, limit, after)
+                if page is not None:
+                    return page
             ids = self._rare_side(cursor, selection, now)
             if ids is None:
                 if self.dialect.name == "postgres":
@@ -144,6 +158,45 @@ class KeyListing:
                 params = [ids, *where.params, limit]
             cursor.execute(self.dialect.sql(statement), params)
             return [decode_key_row(row) for row in cursor.fetchall()]
+
+    def _short_pattern(self, selection: KeyFilter) -> bool:
+        """One or two characters, looked up in SQLite's search vocabulary."""
+        text = selection.text or ""
+        return 0 < len(text) < TRIGRAM and self.dialect.name == "sqlite"
+
+    def _probe(
+        self,
+        cursor: Cursor,
+        selection: KeyFilter,
+        now: datetime,
+        limit: int,
+        after: tuple[datetime, UUID] | None,
+    ) -> list[KeyRow] | None:
+        """The page, when the next ``probe_keys`` keys (by the other
+        filters) hold it; else None. A common short pattern is answered here
+        at the cost of a short walk, before its trigrams' vocabulary (which
+        counts every key holding them) is read."""
+        others = self._where(replace(selection, text=None), now, after)
+        cursor.execute(
+            f"SELECT created_at, key_id FROM {self._keys} "
+            f"WHERE {others.clause()} "
+            "ORDER BY created_at DESC, key_id DESC LIMIT 1 OFFSET ?",
+            [*others.params, self.probe_keys - 1],
+        )
+        edge = cursor.fetchone()
+        where = self._where(selection, now, after)
+        if edge is not None:
+            # Only the keys up to the edge, which the walk reads in order.
+            where.conditions.append("(created_at, key_id) >= (?, ?)")
+            where.params += [edge["created_at"], edge["key_id"]]
+        cursor.execute(
+            f"SELECT {_KEY_COLUMNS} FROM {self._keys} WHERE {where.clause()} "
+            "ORDER BY created_at DESC, key_id DESC LIMIT ?",
+            [*where.params, limit],
+        )
+        rows = [decode_key_row(row) for row in cursor.fetchall()]
+        # A full page, or every key there is (no edge): the answer.
+        return rows if len(rows) == limit or edge is None else None
 
     def _where(
         self,

@@ -157,19 +157,26 @@ def test_short_patterns_are_looked_up_in_the_search_vocabulary(
     if recorder.dialect.name != "sqlite":
         pytest.skip("PostgreSQL walks for patterns shorter than a trigram")
     recording = Recording(recorder.read_transaction)
-    listing = KeyListing(recorder.dialect, recording)
+    # A probe of one key: the page is not there, so the vocabulary is read.
+    listing = KeyListing(recorder.dialect, recording, probe_keys=1)
     found = listing.list_keys(KeyFilter(text=text), now=now, limit=3)
     planned = plans(recorder.dialect, recorder.read_transaction, recording.statements)
     vocabulary = [steps for statement, steps in planned if "_vocab" in statement]
     assert len(vocabulary) == 1
     # A range of terms (constraints passed to fts5vocab), not all of them.
     assert re.search(r"VIRTUAL TABLE INDEX [1-9]", vocabulary[0]), vocabulary
+    # Only the probe's walk, bounded by its edge; never the open walk.
     walks = [
         statement
         for statement, _ in planned
-        if "ORDER BY created_at DESC" in statement and "listed" not in statement
+        if "ORDER BY created_at DESC" in statement
+        and "listed" not in statement
+        and "OFFSET" not in statement
     ]
-    assert walks == []
+    assert len(walks) == 1
+    assert "(created_at, key_id) >= (?, ?)" in walks[0]
+    for statement, steps in planned:
+        _assert_no_scan(recorder.dialect.name, statement, steps)
     assert all(text in row.description.lower() for row in found)
     assert bool(found) == (text != "qq")
 

@@ -113,8 +113,10 @@ def _check_listings(services: Services, start: datetime, caps: list[int]) -> int
         everything, key=lambda row: (row.created_at, str(row.key_id)), reverse=True
     )
     checked = 0
-    for cap in caps:
-        listing = KeyListing(recorder.dialect, recorder.read_transaction, rare_cap=cap)
+    for cap, probe in itertools.product(caps, [1, 5, 2000]):
+        listing = KeyListing(
+            recorder.dialect, recorder.read_transaction, rare_cap=cap, probe_keys=probe
+        )
         for now in (start, start + timedelta(seconds=30)):
             for status, text, before in itertools.product(
                 [None, "enabled", "disabled", "expired"],
@@ -123,7 +125,8 @@ def _check_listings(services: Services, start: datetime, caps: list[int]) -> int
             ):
                 selection = KeyFilter(status, text, before)
                 found = _all_pages(listing, selection, now)
-                assert found == _expected(everything, selection, now), (cap, selection)
+                expected = _expected(everything, selection, now)
+                assert found == expected, (cap, probe, selection)
                 checked += 1
     return checked
 
