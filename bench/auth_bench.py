@@ -106,6 +106,13 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     for worker_class in sorted({name.split("/")[1] for name in summary}):
         auth = summary[f"keyledger/{worker_class}"]
         ratios[worker_class] = {}
+        raw = summary.get(f"raw_wsgi/{worker_class}")
+        for name, measured in summary.items():
+            if name.startswith("floor") and name.endswith(f"/{worker_class}") and raw:
+                ratios[worker_class][f"{name.split('/')[0]}_over_raw_wsgi"] = round(
+                    measured["requests_per_s_median"] / raw["requests_per_s_median"],
+                    3,
+                )
         for other in ("raw_wsgi", "flask"):
             reference = summary.get(f"{other}/{worker_class}")
             if reference is None:
@@ -155,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-flask", action="store_true", help="only keyledger and raw WSGI"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also the floor apps (bench/auth_floor_app.py), steps 1-4",
+    )
     args = parser.parse_args(argv)
     classes = [c.strip() for c in args.worker_classes.split(",") if c.strip()]
     settings = {
@@ -183,6 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if args.no_flask:
         apps = [app for app in apps if app[0] != "flask"]
+    if args.floor:
+        store_file = str(args.store / "keyledger.db")
+        apps += [
+            (
+                f"floor{step}",
+                "bench.auth_floor_app:app",
+                {
+                    "KEYLEDGER_FLOOR_STEP": str(step),
+                    "KEYLEDGER_FLOOR_STORE": store_file,
+                },
+            )
+            for step in (1, 2, 3, 4)
+        ]
     targets: list[tuple[Target, Path]] = [
         (
             Target(f"{name}/{worker_class}", uri, env),
