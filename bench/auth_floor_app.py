@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import binascii
 import hmac
+import importlib
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.constant_wsgi import BODY, HEADERS
+# The raw constant's answer, loaded as gunicorn loads both apps (from the
+# repository root), so that this module type-checks on its own as well.
+_constant = importlib.import_module("bench.constant_wsgi")
+BODY: bytes = _constant.BODY
+HEADERS: list[tuple[str, str]] = _constant.HEADERS
 
 STEP = int(os.environ.get("KEYLEDGER_FLOOR_STEP", "1"))
 STORE = os.environ.get("KEYLEDGER_FLOOR_STORE", "")
