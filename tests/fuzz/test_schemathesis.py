@@ -2,7 +2,7 @@
 check, every phase (examples, coverage, fuzzing, stateful), as admin.
 
 Bounded for `make test` (KEYLEDGER_FUZZ_EXAMPLES per operation, default
-110: about 1,600 requests); `make fuzz` runs the long version. The server's
+60: about 900 requests); `make fuzz` runs the long version. The server's
 own access log counts the requests and the 5xx answers."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from tests.support.credentials import ADMIN_TOKEN, SECRET_KEY
 from tests.support.gunicorn import ROOT, GunicornServer
 
-EXAMPLES = int(os.environ.get("KEYLEDGER_FUZZ_EXAMPLES", "110"))
+EXAMPLES = int(os.environ.get("KEYLEDGER_FUZZ_EXAMPLES", "60"))
 SEED = os.environ.get("KEYLEDGER_FUZZ_SEED", "14")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
