@@ -85,11 +85,9 @@ def on_starting(server: Any) -> None:
 def worker_exit(server: Any, worker: Any) -> None:
     """Writes the worker's last usage counts and auth metrics before it goes
     (also on SIGTERM, which gunicorn turns into a graceful stop)."""
-    from service.auth_tally import stop_all_tallies
-    from service.usage import stop_all_flushers
+    from service.periodic import stop_all
 
-    stop_all_flushers()
-    stop_all_tallies()
+    stop_all()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -11,7 +11,8 @@ the numbers are moved into the Prometheus metrics (``fold``):
   in the serving process (after gunicorn forked);
 - just before this process renders ``GET /metrics``, so a scrape answered
   by this worker includes all of its own answers;
-- when the worker stops (``worker_exit`` and ``atexit``, as usage counts).
+- when the worker stops (``worker_exit`` and ``atexit``, as usage counts:
+  service/periodic.py).
 
 A scrape answered by another worker therefore sees this worker's answers at
 most ``FOLD_INTERVAL`` late; Prometheus scrapes every 15 s or so. A worker
@@ -21,13 +22,13 @@ counts, as it would lose its usage counts.
 
 from __future__ import annotations
 
-import atexit
 import threading
 import weakref
 from bisect import bisect_left
 
 from prometheus_client import Counter, Histogram
 
+from service.periodic import PeriodicTask
 from service.prometheus_internals import add_observations, bucket_bounds
 
 FOLD_INTERVAL = 1.0
@@ -45,8 +46,9 @@ class AuthTally:
         self._buckets = [0] * len(self._bounds)
         self._seconds = 0.0
         self._fold_lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = PeriodicTask(
+            self.fold, FOLD_INTERVAL, "keyledger-auth-metrics"
+        )
 
     def record(self, outcome: str, reason: str, seconds: float) -> None:
         """One answer: the hot path's only metrics work."""
@@ -74,28 +76,13 @@ class AuthTally:
 
     def start(self) -> None:
         """Starts the folding thread; call it in the serving process."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._run, name="keyledger-auth-metrics", daemon=True
-        )
-        self._thread.start()
-        _running.add(self)
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=FOLD_INTERVAL + 5)
-        _running.discard(self)
-        self.fold()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(FOLD_INTERVAL):
-            self.fold()
+        """Stops the thread and folds what is left."""
+        self._periodic.stop()
 
 
-_running: weakref.WeakSet[AuthTally] = weakref.WeakSet()
 # Every tally of this process, started or not, for fold_all (GET /metrics).
 _all: weakref.WeakSet[AuthTally] = weakref.WeakSet()
 
@@ -110,12 +97,3 @@ def fold_all() -> None:
     """Before this process renders ``GET /metrics``."""
     for tally in list(_all):
         tally.fold()
-
-
-def stop_all_tallies() -> None:
-    """Final fold (gunicorn ``worker_exit``, atexit)."""
-    for tally in list(_running):
-        tally.stop()
-
-
-atexit.register(stop_all_tallies)

@@ -15,12 +15,12 @@ keeps its counts and retries at the next interval.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from service.periodic import PeriodicTask
 
 ALLOWED = "allowed"
 HOUR = 3600
@@ -78,10 +78,6 @@ class UsageCounter:
             self._batch.merge(batch)
 
 
-# Flushers running in this process, for the shutdown hooks.
-_running: weakref.WeakSet[UsageFlusher] = weakref.WeakSet()
-
-
 class UsageFlusher:
     def __init__(
         self,
@@ -94,21 +90,13 @@ class UsageFlusher:
             raise ValueError(msg)
         self._counter = counter
         self._write = write
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
+        self._periodic = PeriodicTask(self.flush, interval, "keyledger-usage-flush")
 
     def start(self) -> None:
         """Starts the thread; call it in the process that serves requests
         (after gunicorn forked), never in a parent."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(
-            target=self._run, name="keyledger-usage-flush", daemon=True
-        )
-        self._thread.start()
-        _running.add(self)
+        self._periodic.start()
 
     def flush(self) -> bool:
         """Writes what was counted so far; False (counts kept) on failure."""
@@ -126,22 +114,4 @@ class UsageFlusher:
 
     def stop(self) -> None:
         """Stops the thread and writes the last counts."""
-        self._stopping.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=self._interval + 5)
-        _running.discard(self)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            self.flush()
-
-
-def stop_all_flushers() -> None:
-    """Final flush of every running flusher (gunicorn ``worker_exit``, atexit)."""
-    for flusher in list(_running):
-        flusher.stop()
-
-
-atexit.register(stop_all_flushers)
+        self._periodic.stop()
