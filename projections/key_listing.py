@@ -124,7 +124,7 @@ class KeyListing:
         order = "ORDER BY created_at DESC, key_id DESC LIMIT ?"
         with self._transaction() as cursor:
             if self._short_pattern(selection):
-                page = self._probe(cursor, selection, now, limit, after)
+                page = self._probe(cursor, selection, where, now, limit, after)
                 if page is not None:
                     return page
             ids = self._rare_side(cursor, selection, now)
@@ -168,6 +168,7 @@ class KeyListing:
         self,
         cursor: Cursor,
         selection: KeyFilter,
+        where: _Where,
         now: datetime,
         limit: int,
         after: tuple[datetime, UUID] | None,
@@ -184,15 +185,15 @@ class KeyListing:
             [*others.params, self.probe_keys - 1],
         )
         edge = cursor.fetchone()
-        where = self._where(selection, now, after)
+        bounded = _Where([*where.conditions], [*where.params])
         if edge is not None:
             # Only the keys up to the edge, which the walk reads in order.
-            where.conditions.append("(created_at, key_id) >= (?, ?)")
-            where.params += [edge["created_at"], edge["key_id"]]
+            bounded.conditions.append("(created_at, key_id) >= (?, ?)")
+            bounded.params += [edge["created_at"], edge["key_id"]]
         cursor.execute(
-            f"SELECT {_KEY_COLUMNS} FROM {self._keys} WHERE {where.clause()} "
+            f"SELECT {_KEY_COLUMNS} FROM {self._keys} WHERE {bounded.clause()} "
             "ORDER BY created_at DESC, key_id DESC LIMIT ?",
-            [*where.params, limit],
+            [*bounded.params, limit],
         )
         rows = [decode_key_row(row) for row in cursor.fetchall()]
         # A full page, or every key there is (no edge): the answer.
